@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup models demo test test-fast bench stack clean
+
+$(STAMP): requirements.txt gpu_service/requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+setup: $(STAMP) models
+	@$(BIN)/python -m local_stack doctor
+
+models: $(STAMP)
+	@$(BIN)/python -m gpu_service.models --model-dir .models
+
+# Start the whole stack, push the demo photos through it, write out/.
+demo: setup
+	$(BIN)/python -m local_stack demo --out out
+
+# Run the stack until Ctrl-C (for poking at it by hand).
+stack: setup
+	$(BIN)/python -m local_stack up
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Unit tests only: seconds, no emulators.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .local out bench/results test-artifacts

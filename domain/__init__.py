@@ -1,0 +1,1 @@
+"""Plain logic of the pipeline: no I/O, no cloud clients."""

@@ -1,0 +1,82 @@
+"""A job's life: awaiting_upload -> queued -> processing -> done | failed | rejected.
+
+States only move forward. A stale or repeated event is a no-op, never an error,
+because Pub/Sub delivers at least once and out of order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class State(str, enum.Enum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+_RANK = {
+    State.AWAITING_UPLOAD: 0,
+    State.QUEUED: 1,
+    State.PROCESSING: 2,
+    State.DONE: 3,
+    State.FAILED: 3,
+    State.REJECTED: 3,
+}
+TERMINAL = frozenset({State.DONE, State.FAILED, State.REJECTED})
+
+
+def can_move(current: State, target: State) -> bool:
+    """True when `target` is later than `current`; a terminal state is final."""
+    if current in TERMINAL:
+        return False
+    return _RANK[target] > _RANK[current]
+
+
+@dataclass
+class Job:
+    job_id: str
+    state: State = State.AWAITING_UPLOAD
+    content_type: str = ""
+    declared_size: int = 0
+    output_format: str = "png"
+    effect: str = "none"
+    session_id: str = ""
+    upload_object: str = ""
+    upload_generation: str = ""
+    request_published: bool = False
+    result_object: str = ""
+    reason: str = ""
+    detail: str = ""
+    attempts: int = 0
+    # Stage name -> when the job entered it (UTC).
+    timestamps: dict[str, datetime] = field(default_factory=dict)
+    # Stage name -> seconds, as measured by the worker.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def move(self, target: State, at: datetime, **changes) -> bool:
+        """Apply a transition if allowed; returns whether anything changed."""
+        if not can_move(self.state, target):
+            return False
+        self.state = target
+        self.timestamps.setdefault(target.value, at)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return True
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds spent between consecutive recorded states."""
+        order = [s.value for s in State if s.value in self.timestamps]
+        out = {}
+        for earlier, later in zip(order, order[1:]):
+            out[f"{earlier}->{later}"] = (self.timestamps[later] - self.timestamps[earlier]).total_seconds()
+        return out

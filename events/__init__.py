@@ -1,0 +1,1 @@
+"""Schemas of every message that crosses a process boundary, with their codecs."""

@@ -1,0 +1,126 @@
+"""Messages of the pipeline as pydantic models.
+
+Unknown fields are refused on what shoppers send (extra="forbid") and tolerated
+on what Google sends (extra="ignore"), since Google adds fields over time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=200)
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+# --- The storefront -------------------------------------------------------
+
+class UploadUrlRequest(_Strict):
+    content_type: str = Field(max_length=100)
+    size: int = Field(ge=0, le=1 << 40)
+    session_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_\-]*$")
+    output_format: Literal["png", "webp", "jpeg"] = "png"
+    effect: Literal["none", "blackwhite"] = "none"
+
+
+class UploadUrlResponse(BaseModel):
+    job_id: str
+    upload_url: str
+    method: str = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+# --- Pub/Sub ----------------------------------------------------------------
+
+class PubSubMessage(_Lenient):
+    data: str = ""
+    attributes: dict[str, str] = Field(default_factory=dict)
+    message_id: str = Field(default="", alias="messageId")
+    publish_time: str = Field(default="", alias="publishTime")
+
+    def json_data(self) -> Any:
+        return json.loads(base64.b64decode(self.data) or b"null")
+
+
+class PushEnvelope(_Lenient):
+    """What a push subscription POSTs (also the `data` of a Pub/Sub CloudEvent)."""
+
+    message: PubSubMessage
+    subscription: str = ""
+    delivery_attempt: int | None = Field(default=None, alias="deliveryAttempt")
+
+
+def encode(model: BaseModel) -> bytes:
+    """A model as the bytes of a Pub/Sub message."""
+    return model.model_dump_json().encode()
+
+
+# --- Cloud Storage notifications -------------------------------------------
+
+class GcsObjectEvent(_Lenient):
+    """An OBJECT_FINALIZE notification (payload format JSON_API_V1)."""
+
+    event_type: str
+    bucket: str
+    name: str
+    generation: str
+    content_type: str = ""
+    size: int = 0
+
+    @classmethod
+    def from_message(cls, message: PubSubMessage) -> "GcsObjectEvent":
+        attrs = message.attributes
+        resource = message.json_data() or {}
+        return cls(
+            event_type=attrs.get("eventType", ""),
+            bucket=attrs.get("bucketId") or resource.get("bucket", ""),
+            name=attrs.get("objectId") or resource.get("name", ""),
+            generation=str(attrs.get("objectGeneration") or resource.get("generation", "")),
+            content_type=resource.get("contentType", ""),
+            size=int(resource.get("size", 0) or 0),
+        )
+
+    @property
+    def key(self) -> str:
+        """Identity of this upload: the same notification redelivered has the same key."""
+        return f"{self.bucket}/{self.name}#{self.generation}"
+
+
+# --- Between our own services ---------------------------------------------
+
+class SegmentRequest(_Lenient):
+    job_id: str
+    bucket: str
+    object: str
+    generation: str
+    content_type: str
+    output_format: Literal["png", "webp", "jpeg"] = "png"
+    effect: Literal["none", "blackwhite"] = "none"
+    queued_at: datetime = Field(default_factory=utcnow)
+
+
+class JobEvent(_Lenient):
+    """Progress reported by the GPU service; the status tracker applies it."""
+
+    job_id: str
+    kind: Literal["started", "succeeded", "failed"]
+    at: datetime = Field(default_factory=utcnow)
+    attempt: int = 1
+    result_object: str = ""
+    reason: str = ""
+    detail: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)

@@ -1,0 +1,84 @@
+"""Intake (Pub/Sub, object-finalize): check an upload by its bytes, then queue it.
+
+A bad upload ends `rejected` here and never wakes the GPU service. Delivery is
+at least once: the job's state and recorded generation make a repeat a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from adapters.blobs import BlobStore, NotFound
+from adapters.jobs import JobRepository
+from adapters.logs import log
+from adapters.messages import Publisher
+from domain.jobs import Job, State
+from domain.uploads import Rejected, inspect
+from events.schemas import GcsObjectEvent, SegmentRequest, encode
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+UPLOAD_PREFIX = "uploads/"
+
+
+def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
+    """Returns what happened, as a short outcome word (for logs and tests)."""
+    if event.event_type != "OBJECT_FINALIZE" or event.bucket != settings.uploads_bucket:
+        return "ignored"
+    if not event.name.startswith(UPLOAD_PREFIX):
+        return "ignored"
+    job_id = event.name[len(UPLOAD_PREFIX):]
+    job = jobs.get(job_id)
+    if job is None:
+        log(logger, logging.WARNING, "upload without a job", object=event.name)
+        return "orphan"
+    if job.state is not State.AWAITING_UPLOAD:
+        return _maybe_republish(job, event, publisher, settings, jobs)
+
+    try:
+        data = blobs.read(event.bucket, event.name, event.generation)
+    except NotFound:
+        # Overwritten by a later upload: that generation's notification decides.
+        return "stale_generation"
+    try:
+        info = inspect(data, job.content_type, settings.max_upload_bytes, settings.max_pixels)
+    except Rejected as rejected:
+        now = datetime.now(timezone.utc)
+        jobs.update(job_id, lambda j: j.move(State.REJECTED, now, reason=rejected.reason, detail=rejected.detail,
+                                             upload_generation=event.generation))
+        log(logger, logging.INFO, "upload rejected", job_id=job_id, reason=rejected.reason, detail=rejected.detail)
+        return f"rejected:{rejected.reason}"
+
+    now = datetime.now(timezone.utc)
+    _, changed = jobs.update(job_id, lambda j: j.move(State.QUEUED, now, upload_generation=event.generation))
+    if not changed:
+        return "duplicate"
+    _publish(job_id, event, publisher, settings, jobs)
+    log(logger, logging.INFO, "upload queued", job_id=job_id, width=info.width, height=info.height, kind=info.kind)
+    return "queued"
+
+
+def _publish(job_id: str, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
+    job = jobs.get(job_id)
+    request = SegmentRequest(
+        job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
+        content_type=job.content_type, output_format=job.output_format, effect=job.effect,
+    )
+    publisher.publish(settings.segment_topic, encode(request), job_id=job_id)
+
+    def mark(j: Job) -> bool:
+        if j.request_published:
+            return False
+        j.request_published = True
+        return True
+
+    jobs.update(job_id, mark)
+
+
+def _maybe_republish(job: Job, event: GcsObjectEvent, publisher, settings, jobs) -> str:
+    """A repeat of a notification we queued but crashed before publishing: finish it."""
+    if job.state is State.QUEUED and job.upload_generation == event.generation and not job.request_published:
+        _publish(job.job_id, event, publisher, settings, jobs)
+        return "republished"
+    return "duplicate"

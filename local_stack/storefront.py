@@ -1,0 +1,95 @@
+"""What a storefront does, in Python: ask for a signed URL, PUT the photo
+straight to Cloud Storage, then follow the job to its end."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+FINAL = {"done", "failed", "rejected"}
+
+
+@dataclass
+class Outcome:
+    file: str
+    job_id: str = ""
+    status: str = ""
+    reason: str = ""
+    result: str = ""
+    timings: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        return {"file": self.file, "job_id": self.job_id, "status": self.status, "reason": self.reason,
+                "result": self.result, "timings": self.timings}
+
+
+class Storefront:
+    def __init__(self, upload_url_endpoint: str, status_endpoint: str, session: requests.Session | None = None):
+        self.upload_url_endpoint = upload_url_endpoint
+        self.status_endpoint = status_endpoint
+        self.http = session or requests.Session()
+
+    def upload(self, data: bytes, content_type: str, **options) -> str:
+        """Returns the job id; raises UploadRefused when the function says no."""
+        response = self.http.post(self.upload_url_endpoint, json={"content_type": content_type, "size": len(data),
+                                                                  **options}, timeout=30)
+        if response.status_code != 201:
+            raise UploadRefused(response.status_code, response.json().get("error", "error"))
+        grant = response.json()
+        put = self.http.put(grant["upload_url"], data=data, headers=grant["headers"], timeout=120)
+        put.raise_for_status()
+        return grant["job_id"]
+
+    def status(self, job_id: str) -> dict:
+        response = self.http.get(self.status_endpoint, params={"job_id": job_id}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def follow(self, job_id: str, timeout: float = 120.0, every: float = 0.25, on_poll=None) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(job_id)
+            if status["state"] in FINAL or time.monotonic() > deadline:
+                return status
+            if on_poll:
+                on_poll()
+            time.sleep(every)
+
+
+class UploadRefused(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+def content_type_of(path: Path) -> str:
+    """What a browser would declare: the type its extension suggests."""
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def process(shop: Storefront, path: Path, out_dir: Path, timeout: float = 180.0, on_poll=None, **options) -> Outcome:
+    outcome = Outcome(file=str(path))
+    try:
+        outcome.job_id = shop.upload(path.read_bytes(), content_type_of(path), **options)
+    except UploadRefused as refused:
+        outcome.status, outcome.reason = "refused", refused.reason
+        return outcome
+    status = shop.follow(outcome.job_id, timeout=timeout, on_poll=on_poll)
+    outcome.status, outcome.reason = status["state"], status["reason"]
+    outcome.timings = {**status["stages"], **status["timings"]}
+    if status["state"] not in FINAL:
+        outcome.status, outcome.reason = status["state"], "timed_out"
+    if status.get("result_url"):
+        result = shop.http.get(status["result_url"], timeout=60)
+        result.raise_for_status()
+        extension = options.get("output_format", "png")
+        target = out_dir / f"{path.stem}-{path.suffix.lstrip('.')}.{extension}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(result.content)
+        outcome.result = str(target)
+    return outcome

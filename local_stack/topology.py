@@ -1,0 +1,82 @@
+"""Read topology.yaml and apply it to the emulators.
+
+The same file is the source for production provisioning (infra/ is tested
+against it), so what runs locally is what is declared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+TOPOLOGY_FILE = Path(__file__).resolve().parent.parent / "topology.yaml"
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+def load(path: Path = TOPOLOGY_FILE, env: dict[str, str] | None = None) -> dict:
+    """The topology with ${VAR:-default} filled from `env` (the process's by default)."""
+    env = os.environ if env is None else env
+    text = _VAR.sub(lambda m: env.get(m.group(1), m.group(2) or ""), path.read_text())
+    return yaml.safe_load(text)
+
+
+def push_target(subscription: dict, function_url: Callable[[str], str | None],
+                service_url: Callable[[str], str]) -> str | None:
+    """Where a subscription pushes; None when its function is not running here."""
+    push = subscription["push"]
+    if "function" in push:
+        return function_url(push["function"])
+    return service_url(push["service"]).rstrip("/") + push["path"]
+
+
+def apply(topology: dict, *, storage_client, publisher, subscriber,
+          function_url: Callable[[str], str], service_url: Callable[[str], str]) -> None:
+    """Create buckets, topics and push subscriptions; safe to run twice."""
+    from google.api_core import exceptions
+    from google.cloud import pubsub_v1
+    from google.protobuf import duration_pb2
+
+    project = topology["project"]
+    for bucket in topology["buckets"].values():
+        try:
+            created = storage_client.create_bucket(bucket["name"])
+        except exceptions.Conflict:
+            created = storage_client.bucket(bucket["name"])
+        if cors := bucket.get("cors"):
+            created.cors = [{
+                "origin": [o.strip() for o in cors["origins"].split(",") if o.strip()],
+                "method": cors["methods"],
+                "responseHeader": cors["response_headers"],
+                "maxAgeSeconds": cors["max_age_seconds"],
+            }]
+            created.patch()
+    for topic in topology["topics"]:
+        try:
+            publisher.create_topic(name=publisher.topic_path(project, topic))
+        except exceptions.AlreadyExists:
+            pass
+    for sub in topology["subscriptions"]:
+        if (endpoint := push_target(sub, function_url, service_url)) is None:
+            continue
+        request = {
+            "name": subscriber.subscription_path(project, sub["name"]),
+            "topic": publisher.topic_path(project, sub["topic"]),
+            "push_config": pubsub_v1.types.PushConfig(
+                push_endpoint=endpoint),
+            "ack_deadline_seconds": sub["ack_deadline_seconds"],
+            "retry_policy": pubsub_v1.types.RetryPolicy(
+                minimum_backoff=duration_pb2.Duration(seconds=sub["retry"]["minimum_backoff_seconds"]),
+                maximum_backoff=duration_pb2.Duration(seconds=sub["retry"]["maximum_backoff_seconds"])),
+        }
+        if dead_letter := sub.get("dead_letter"):
+            request["dead_letter_policy"] = pubsub_v1.types.DeadLetterPolicy(
+                dead_letter_topic=publisher.topic_path(project, dead_letter["topic"]),
+                max_delivery_attempts=dead_letter["max_delivery_attempts"])
+        try:
+            subscriber.create_subscription(request=request)
+        except exceptions.AlreadyExists:
+            pass

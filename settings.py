@@ -1,0 +1,57 @@
+"""One settings object for every process, read from the environment.
+
+Defaults run the local stack; production sets the real names in the deploy.
+"""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    google_cloud_project: str = "demo-proj"
+    region: str = "us-central1"
+    uploads_bucket: str = "pet-uploads"
+    results_bucket: str = "pet-results"
+    segment_topic: str = "segment-requests"
+    job_events_topic: str = "job-events"
+    jobs_collection: str = "jobs"
+
+    # Uploads: what the storefront may send, checked again by bytes at intake.
+    max_upload_bytes: int = 30 * MB
+    # 48 MP phone photos pass; a decompression bomb does not.
+    max_pixels: int = 64_000_000
+    upload_url_ttl_seconds: int = 15 * 60
+    result_url_ttl_seconds: int = 15 * 60
+    store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
+
+    # Signing: a service-account key file locally; in production the runtime's
+    # service account signs through IAM (no key in the code or the image).
+    signing_key_file: str = ""
+    signing_service_account: str = ""
+
+    # GPU service
+    engine: str = "u2netp"
+    model_dir: str = ".models"
+    lease_seconds: int = 120
+    output_max_side: int = 4096
+
+    # Budget, scaling and rollback (see scheduler/ and functions/)
+    gpu_service: str = "pet-cutout-gpu"
+    cloud_run_endpoint: str = ""  # empty: the real API; set locally to the stand-in
+    gpu_service_url: str = "http://127.0.0.1:8080"
+
+    log_level: str = "INFO"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip() for o in self.store_origins.split(",") if o.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
