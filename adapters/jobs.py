@@ -9,6 +9,8 @@ from typing import Callable
 from domain.jobs import Job, State
 
 Mutation = Callable[[Job], bool]
+# Contended transactions retry with backoff; the client default (5) gives up early under bursts.
+MAX_ATTEMPTS = 20
 
 
 class JobRepository(abc.ABC):
@@ -66,4 +68,4 @@ class FirestoreJobs(JobRepository):
                 transaction.set(ref, to_doc(job))
             return job, changed
 
-        return run(self._client.transaction())
+        return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime, timedelta, timezone
+# Contended transactions retry with backoff; the client default (5) gives up early under bursts.
+MAX_ATTEMPTS = 20
 
 
 class LeaseStore(abc.ABC):
@@ -41,7 +43,7 @@ class FirestoreLeases(LeaseStore):
             transaction.set(ref, {"holder": holder, "until": now + timedelta(seconds=seconds), "attempt": attempt})
             return attempt
 
-        return run(self._client.transaction())
+        return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
 
     def release(self, key: str, holder: str) -> None:
         from google.cloud import firestore
@@ -54,4 +56,4 @@ class FirestoreLeases(LeaseStore):
             if snap.exists and snap.get("holder") == holder:
                 transaction.update(ref, {"holder": "", "until": datetime.now(timezone.utc)})
 
-        run(self._client.transaction())
+        run(self._client.transaction(max_attempts=MAX_ATTEMPTS))

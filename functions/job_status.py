@@ -28,7 +28,7 @@ def handle(job_id: str, *, jobs: JobRepository, blobs: BlobStore, settings: Sett
         "attempts": job.attempts,
         "stages": job.stage_seconds(),
         "timings": job.timings,
-        "timestamps": {k: v.isoformat() for k, v in job.timestamps.items()},
+        "timestamps": {s.value: job.timestamps[s.value].isoformat() for s in State if s.value in job.timestamps},
         "result_url": None,
     }
     if job.state is State.DONE and job.result_object:

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.monotonic()
         with Stack() as stack:
-            print(f"stack up in {time.monotonic() - started:.1f}s; logs in {stack.workdir / 'logs'}", file=sys.stderr)
+            print(f"stack up in {time.monotonic() - started:.1f}s (run {stack.run_id}); logs in {stack.workdir / 'logs'}",
+                  file=sys.stderr)
             if args.command == "up":
                 for name in ("upload_url", "job_status"):
                     print(f"{name}: {stack.url(name)}")

@@ -95,11 +95,18 @@ class Child:
         try:  # the group may outlive its leader (java under a launcher script)
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
         try:
             self.proc.wait(grace)
         except subprocess.TimeoutExpired:
             pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:  # until the kernel has removed every member
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """Die like a crashed instance: SIGKILL, no grace, no cleanup."""

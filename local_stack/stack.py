@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from local_stack import topology as topo
@@ -78,6 +79,8 @@ class Stack:
                  functions: list[str] | None = None):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = env or {}
+        # Marks every child (and its children) so a check can find any left behind.
+        self.run_id = uuid.uuid4().hex
         self.children: dict[str, Child] = {}
         self.topology = topo.load(env={**os.environ, **self.extra_env})
         self.project = self.topology["project"]
@@ -103,7 +106,8 @@ class Stack:
         }
 
     def _child_env(self) -> dict[str, str]:
-        return {**os.environ, **self.extra_env, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, **self.extra_env, **self.env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+                "LOCAL_STACK_RUN_ID": self.run_id}
 
     # --- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "Stack":
@@ -199,6 +203,21 @@ class Stack:
 
     def healthy(self) -> bool:
         return all(child.alive() for child in self.children.values()) and http_ok(self.url("gpu") + "/ready")
+
+
+def leftover_processes(run_id: str) -> list[int]:
+    """Pids of live processes started by the stack run `run_id` (found by their environment)."""
+    marker = f"LOCAL_STACK_RUN_ID={run_id}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
 
 
 class _patched_environ:

@@ -1,0 +1,99 @@
+"""In-memory stand-ins for the adapters' abcs, for unit tests (cosmicpython style)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+
+from adapters.blobs import BlobStore, NotFound
+from adapters.jobs import JobRepository
+from adapters.leases import LeaseStore
+from adapters.messages import Publisher
+from domain.jobs import Job
+
+
+class FakeJobs(JobRepository):
+    def __init__(self):
+        self.jobs: dict[str, Job] = {}
+        self.writes = 0
+
+    def create(self, job: Job) -> None:
+        if job.job_id in self.jobs:
+            raise KeyError(job.job_id)
+        self.jobs[job.job_id] = copy.deepcopy(job)
+
+    def get(self, job_id: str) -> Job | None:
+        return copy.deepcopy(self.jobs.get(job_id))
+
+    def update(self, job_id, mutate):
+        if job_id not in self.jobs:
+            return None, False
+        job = copy.deepcopy(self.jobs[job_id])
+        changed = mutate(job)
+        if changed:
+            self.jobs[job_id] = job
+            self.writes += 1
+        return copy.deepcopy(job), changed
+
+
+class FakeBlobs(BlobStore):
+    def __init__(self):
+        self.objects: dict[tuple[str, str], tuple[bytes, str, str]] = {}  # -> (data, content_type, generation)
+        self.generation = 1000
+
+    def put(self, bucket: str, name: str, data: bytes, content_type: str = "") -> str:
+        self.generation += 1
+        self.objects[(bucket, name)] = (data, content_type, str(self.generation))
+        return str(self.generation)
+
+    def read(self, bucket, name, generation=None):
+        entry = self.objects.get((bucket, name))
+        if entry is None or (generation and entry[2] != str(generation)):
+            raise NotFound(f"{bucket}/{name}#{generation}")
+        return entry[0]
+
+    def write_once(self, bucket, name, data, content_type):
+        if (bucket, name) in self.objects:
+            return False
+        self.put(bucket, name, data, content_type)
+        return True
+
+    def exists(self, bucket, name):
+        return (bucket, name) in self.objects
+
+    def signed_put_url(self, bucket, name, content_type, max_bytes, ttl):
+        return f"https://signed.example/{bucket}/{name}?ct={content_type}", {
+            "Content-Type": content_type, "x-goog-content-length-range": f"0,{max_bytes}"}
+
+    def signed_get_url(self, bucket, name, ttl):
+        return f"https://signed.example/{bucket}/{name}?get"
+
+
+class FakePublisher(Publisher):
+    def __init__(self):
+        self.messages: list[tuple[str, bytes, dict]] = []
+
+    def publish(self, topic, data, **attributes):
+        self.messages.append((topic, data, attributes))
+        return str(len(self.messages))
+
+    def on(self, topic: str) -> list[bytes]:
+        return [data for t, data, _ in self.messages if t == topic]
+
+
+class FakeLeases(LeaseStore):
+    def __init__(self):
+        self.leases: dict[str, dict] = {}
+
+    def acquire(self, key, holder, seconds):
+        now = datetime.now(timezone.utc)
+        lease = self.leases.get(key, {"attempt": 0})
+        if lease.get("holder") and lease["until"] > now and lease["holder"] != holder:
+            return None
+        self.leases[key] = {"holder": holder, "until": now + timedelta(seconds=seconds),
+                            "attempt": lease["attempt"] + 1}
+        return self.leases[key]["attempt"]
+
+    def release(self, key, holder):
+        if self.leases.get(key, {}).get("holder") == holder:
+            self.leases[key]["holder"] = ""

@@ -1,0 +1,100 @@
+"""The GCP adapters with the real clients against the emulators."""
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+import requests
+
+from adapters.blobs import GcsBlobs, NotFound
+from adapters.jobs import FirestoreJobs
+from adapters.leases import FirestoreLeases
+from adapters.messages import PubSubPublisher
+from domain.jobs import Job
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def clients(stack):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore, pubsub_v1, storage
+    from google.oauth2 import service_account
+
+    with stack.client_env():
+        return {
+            "db": firestore.Client(project=stack.project),
+            "storage": storage.Client(project=stack.project, credentials=AnonymousCredentials()),
+            "publisher": pubsub_v1.PublisherClient(),
+            "subscriber": pubsub_v1.SubscriberClient(),
+            "signer": service_account.Credentials.from_service_account_file(stack.env["SIGNING_KEY_FILE"]),
+        }
+
+
+def test_concurrent_transactions_lose_no_update(clients):
+    jobs = FirestoreJobs(clients["db"], f"jobs-{uuid.uuid4().hex[:6]}")
+    jobs.create(Job(job_id="j1"))
+
+    def bump(job):
+        job.attempts += 1
+        return True
+
+    threads = [threading.Thread(target=lambda: [jobs.update("j1", bump) for _ in range(3)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert jobs.get("j1").attempts == 12
+    assert jobs.update("missing", bump) == (None, False)
+
+
+def test_create_refuses_an_existing_id(clients):
+    from google.api_core.exceptions import AlreadyExists
+
+    jobs = FirestoreJobs(clients["db"], f"jobs-{uuid.uuid4().hex[:6]}")
+    jobs.create(Job(job_id="same"))
+    with pytest.raises(AlreadyExists):
+        jobs.create(Job(job_id="same"))
+
+
+def test_leases_exclude_others_until_released_or_expired(clients):
+    leases = FirestoreLeases(clients["db"], f"leases-{uuid.uuid4().hex[:6]}")
+    assert leases.acquire("job", "a", 60) == 1
+    assert leases.acquire("job", "b", 60) is None
+    leases.release("job", "b")  # not the holder: no effect
+    assert leases.acquire("job", "b", 60) is None
+    leases.release("job", "a")
+    assert leases.acquire("job", "b", -1) == 2  # taken, and already expired
+    assert leases.acquire("job", "c", 60) == 3
+
+
+def test_write_once_keeps_the_first_result(clients, stack):
+    blobs = GcsBlobs(clients["storage"])
+    bucket, name = stack.env["RESULTS_BUCKET"], f"it/{uuid.uuid4().hex}.png"
+    assert blobs.write_once(bucket, name, b"first", "image/png")
+    assert not blobs.write_once(bucket, name, b"second", "image/png")
+    assert blobs.read(bucket, name) == b"first" and blobs.exists(bucket, name)
+    with pytest.raises(NotFound):
+        blobs.read(bucket, f"it/{uuid.uuid4().hex}")
+
+
+def test_signed_urls_upload_and_download_through_the_emulator(clients, stack):
+    blobs = GcsBlobs(clients["storage"], clients["signer"])
+    bucket, name = stack.env["UPLOADS_BUCKET"], f"it/{uuid.uuid4().hex}"
+    url, headers = blobs.signed_put_url(bucket, name, "image/png", 1000, timedelta(minutes=15))
+    assert "X-Goog-Signature=" in url and "x-goog-content-length-range" in url.lower()
+    requests.put(url, data=b"\x89PNG fake", headers=headers, timeout=10).raise_for_status()
+    get_url = blobs.signed_get_url(bucket, name, timedelta(minutes=5))
+    assert requests.get(get_url, timeout=10).content == b"\x89PNG fake"
+
+
+def test_publisher_delivers_with_attributes(clients, stack):
+    publisher, subscriber = clients["publisher"], clients["subscriber"]
+    topic = f"it-{uuid.uuid4().hex[:8]}"
+    publisher.create_topic(name=publisher.topic_path(stack.project, topic))
+    sub = subscriber.subscription_path(stack.project, topic + "-pull")
+    subscriber.create_subscription(request={"name": sub, "topic": publisher.topic_path(stack.project, topic)})
+    PubSubPublisher(publisher, stack.project).publish(topic, b'{"x": 1}', job_id="j")
+    received = subscriber.pull(request={"subscription": sub, "max_messages": 1}, timeout=10).received_messages
+    assert received[0].message.data == b'{"x": 1}' and received[0].message.attributes["job_id"] == "j"
