@@ -40,14 +40,16 @@ def print_table(outcomes, expected_bad: set[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="pet cut-outs")
-    for column in ("file", "job", "status", "reason", "seconds per stage"):
-        table.add_column(column)
+    table = Table(title="pet cut-outs (seconds per stage)")
+    columns = {"to queue": "awaiting_upload->queued", "in queue": "queued->processing",
+               "processing": "processing->done", "of which inference": "inference"}
+    for column in ("file", "job", "status", "reason", *columns):
+        table.add_column(column, justify="right" if column in columns else "left")
     for o in outcomes:
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in o.timings.items())
-        mark = " (expected)" if Path(o.file).name in expected_bad else ""
-        table.add_row(Path(o.file).name, o.job_id[:8], o.status + mark, o.reason, stages)
-    Console().print(table)
+        status = o.status + (" (expected)" if Path(o.file).name in expected_bad else "")
+        stages = [f"{o.timings[key]:.2f}" if key in o.timings else "" for key in columns.values()]
+        table.add_row(Path(o.file).name, o.job_id[:8], status, o.reason, *stages)
+    Console(width=140).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
