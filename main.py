@@ -35,6 +35,7 @@ def _envelope(cloud_event) -> PushEnvelope | None:
 @functions_framework.http
 def upload_url(request):
     settings = get_settings()
+    logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return http.preflight(origin, settings.allowed_origins)
@@ -58,6 +59,7 @@ def upload_url(request):
 @functions_framework.http
 def job_status(request):
     settings = get_settings()
+    logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return http.preflight(origin, settings.allowed_origins)

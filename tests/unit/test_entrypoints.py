@@ -47,3 +47,12 @@ def test_upload_url_answers_cors_only_for_the_store():
     refused = client.options("/", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
     assert client.post("/", data="{not json", headers={"Origin": "http://localhost:8000"}).status_code == 400
+
+
+def test_the_functions_never_import_torch_or_the_models():
+    import subprocess
+    import sys
+
+    code = "import main, sys; print(sorted(m for m in ('torch', 'onnxruntime', 'gpu_service') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=MAIN.rsplit("/", 1)[0])
+    assert result.stdout.strip() == "[]", result.stderr

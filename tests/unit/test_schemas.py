@@ -43,3 +43,17 @@ def test_the_storefront_request_is_strict(body):
 def test_google_payloads_may_grow_new_fields():
     envelope = PushEnvelope.model_validate({"message": {"data": "", "newField": 1}, "subscription": "s", "extra": 2})
     assert envelope.message.json_data() is None
+
+
+def test_log_lines_are_cloud_logging_json_with_the_trace(capsys):
+    import logging
+
+    from adapters import logs
+
+    logs.setup("INFO")
+    logs.set_trace("105445aa7843bc8bf206b12000100000/1;o=1", "demo-proj")
+    logs.log(logging.getLogger("t"), logging.WARNING, "hello", job_id="j1")
+    entry = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert entry["severity"] == "WARNING" and entry["message"] == "hello" and entry["job_id"] == "j1"
+    assert entry["logging.googleapis.com/trace"] == "projects/demo-proj/traces/105445aa7843bc8bf206b12000100000"
+    logs.set_trace(None, "demo-proj")
