@@ -28,7 +28,10 @@ RUNTIME = "python311"
 OPS_FUNCTIONS = {"prewarm", "budget_guard", "rollback", "cost_report"}
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
 SECRETS = {
-    "rollback": {"ROLLBACK_WEBHOOK_TOKEN": "rollback-webhook-token", "SLACK_WEBHOOK_URL": "slack-webhook-url"},
+    # Cloud Monitoring's channel uses basic auth (user below, password = the token);
+    # the same token also works as ?auth_token= for a hand-made test call.
+    "rollback": {"ROLLBACK_WEBHOOK_TOKEN": "rollback-webhook-token", "ROLLBACK_WEBHOOK_PASSWORD": "rollback-webhook-token",
+                 "SLACK_WEBHOOK_URL": "slack-webhook-url"},
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
@@ -84,6 +87,8 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "SIGNING_SERVICE_ACCOUNT": f"fn-pipeline@{project}.iam.gserviceaccount.com",
         "GPU_SERVICE": gpu,
         "GPU_SERVICE_URL": f"https://{gpu}-{project_number}.{region}.run.app",
+        # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
+        "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
         "LOG_LEVEL": "INFO",
     }
 

@@ -10,9 +10,14 @@ locals {
   gpu_start_ms = "histogram_quantile(0.99, sum by (le) (rate(run_googleapis_com:container_startup_latencies_bucket{${local.gpu_filter}}[30m])))"
   dead_letters = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=\"dead-letter\"}[10m]))"
 
-  # The rollback function acts on open incidents of this policy only.
-  rollback_policy = "gpu-error-rate"
-  people          = google_monitoring_notification_channel.email[*].id
+  # The rollback function acts on open incidents of this policy only (its
+  # ROLLBACK_POLICIES). Threshold and duration come from topology.yaml `alerts:`
+  # where declared (the local stack evaluates the same condition), else variables.
+  rollback_policy      = "gpu-error-rate"
+  rollback_alert       = try(local.topology.alerts[local.rollback_policy], {})
+  error_rate_threshold = try(local.rollback_alert.max_error_rate, var.error_rate_threshold)
+  error_rate_duration  = try(local.rollback_alert.duration_seconds, 300)
+  people               = google_monitoring_notification_channel.email[*].id
 }
 
 resource "google_monitoring_notification_channel" "email" {
@@ -35,7 +40,7 @@ resource "google_monitoring_notification_channel" "rollback" {
   type         = "webhook_basicauth"
   labels = {
     url      = local.function_urls["rollback"]
-    username = "cloud-monitoring"
+    username = "cloud-monitoring" # ROLLBACK_WEBHOOK_USER (deploy/functions.py)
   }
   sensitive_labels {
     password = data.google_secret_manager_secret_version.rollback_token[0].secret_data
@@ -46,14 +51,14 @@ resource "google_monitoring_alert_policy" "gpu_error_rate" {
   display_name = local.rollback_policy
   combiner     = "OR"
   documentation {
-    content   = "GPU service errors above ${var.error_rate_threshold * 100} % for 5 minutes. The rollback function moves traffic back to the last known-good revision. See docs/deploy.md#alerts."
+    content   = "GPU service errors above ${local.error_rate_threshold * 100} % for ${local.error_rate_duration / 60} minutes. The rollback function moves traffic back to the last known-good revision. See docs/deploy.md#alerts."
     mime_type = "text/markdown"
   }
   conditions {
-    display_name = "5xx ratio > ${var.error_rate_threshold * 100} % for 5 min"
+    display_name = "5xx ratio > ${local.error_rate_threshold * 100} % for ${local.error_rate_duration}s"
     condition_prometheus_query_language {
-      query               = "${local.gpu_errors} / ${local.gpu_requests} > ${var.error_rate_threshold}"
-      duration            = "300s"
+      query               = "${local.gpu_errors} / ${local.gpu_requests} > ${local.error_rate_threshold}"
+      duration            = "${local.error_rate_duration}s"
       evaluation_interval = "60s"
     }
   }

@@ -84,7 +84,7 @@ def test_nothing_is_downloaded_at_run_time(docker):
 def test_runtime_settings_point_at_the_baked_checkpoint(docker):
     final = stages(docker)[-1]
     env = " ".join(rest for ins, rest in final if ins == "ENV")
-    assert "ENGINE=inspyrenet" in env and "INSPYRENET_MODE=base" in env and "INSPYRENET_DEVICE=cuda" in env
+    assert "ENGINE=inspyrenet" in env and "INSPYRENET_MODE=base" in env and "ENGINE_DEVICE=cuda" in env
     ckpt = re.search(r"INSPYRENET_CKPT=(\S+)", env).group(1)
     assert ckpt == "/models/ckpt_base.pth"
     assert ("COPY", "--from=build /models /models") in final

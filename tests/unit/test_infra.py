@@ -168,7 +168,12 @@ def test_budget_thresholds_and_error_rate_alert_match_the_plan():
     text = _tf_text()
     assert re.search(r"default\s*=\s*\[0\.5, 0\.75, 1\.0\]", text)
     alert = _blocks(text, "google_monitoring_alert_policy")["gpu_error_rate"]
-    assert 'duration            = "300s"' in alert
+    assert 'duration            = "${local.error_rate_duration}s"' in alert
+    assert "try(local.rollback_alert.duration_seconds, 300)" in text
+    assert "try(local.rollback_alert.max_error_rate, var.error_rate_threshold)" in text
+    declared = topology.load().get("alerts", {}).get("gpu-error-rate")
+    if declared:  # topology.yaml's own numbers, once it declares the alert
+        assert (declared["max_error_rate"], declared["duration_seconds"]) == (0.05, 300)
     assert re.search(r'variable "error_rate_threshold" \{[^}]*default\s*=\s*0\.05', text, re.S)
     assert "google_monitoring_notification_channel.rollback" in alert
 

@@ -41,10 +41,12 @@ def test_one_l4_with_the_cpu_and_memory_gpu_services_need(service):
 
 
 def test_concurrency_follows_the_batcher():
-    for env in ({}, {"MAX_BATCH": "4"}):
+    for env in ({}, {"MAX_PENDING": "12", "BATCH_MAX_SIZE": "6"}):
         service = render(SERVICE, env=env)
         concurrency = service["spec"]["template"]["spec"]["containerConcurrency"]
-        assert concurrency == int(_env(_container(service))["MAX_BATCH"]) == int(env.get("MAX_BATCH", 8))
+        values = _env(_container(service))
+        assert concurrency == int(values["MAX_PENDING"]) == int(env.get("MAX_PENDING", 16))
+        assert concurrency >= int(values["BATCH_MAX_SIZE"]) == int(env.get("BATCH_MAX_SIZE", 8))
 
 
 def test_startup_probe_is_the_services_ready_route(service):
@@ -75,5 +77,5 @@ def test_scales_to_zero_without_zonal_redundancy(service):
 def test_engine_settings_match_the_image():
     values = _env(_container(render(SERVICE, env={})))
     dockerfile = (ROOT / "gpu_service" / "Dockerfile").read_text()
-    for name in ("ENGINE", "INSPYRENET_CKPT", "INSPYRENET_MODE", "INSPYRENET_DEVICE"):
+    for name in ("ENGINE", "INSPYRENET_CKPT", "INSPYRENET_MODE", "ENGINE_DEVICE", "BATCH_MAX_SIZE", "MAX_PENDING"):
         assert f"{name}={values[name]}" in dockerfile
