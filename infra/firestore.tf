@@ -1,0 +1,19 @@
+resource "google_firestore_database" "default" {
+  name                    = "(default)"
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+  depends_on              = [google_project_service.apis]
+}
+
+# Old jobs go by themselves: Firestore's TTL deletes a job once its `expire_at`
+# timestamp has passed (the functions set it when they create a job).
+resource "google_firestore_field" "job_ttl" {
+  database   = google_firestore_database.default.name
+  collection = var.jobs_collection
+  field      = var.job_ttl_field
+  ttl_config {}
+  # No single-field index on the TTL field: it is never queried.
+  index_config {}
+}

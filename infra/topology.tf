@@ -1,0 +1,41 @@
+# The one declaration of buckets, topics, subscriptions and functions: the same
+# topology.yaml the local stack applies (see ./topology). Every bucket, topic and
+# subscription below is made for_each over it; tests/unit/test_infra.py fails if
+# one exists here that topology.yaml does not declare, or the other way round.
+module "topology" {
+  source = "./topology"
+  env    = merge({ GOOGLE_CLOUD_PROJECT = var.project }, var.topology_env)
+}
+
+data "google_project" "this" {
+  project_id = var.project
+}
+
+locals {
+  topology      = module.topology.topology
+  buckets       = local.topology.buckets
+  subscriptions = { for s in local.topology.subscriptions : s.name => s }
+  functions     = local.topology.functions
+  gpu_service   = local.topology.services.gpu.name
+
+  # Deployed function names: the main.py target with hyphens (deploy/functions.py).
+  function_names = { for f, _ in local.functions : f => replace(f, "_", "-") }
+  function_urls  = { for f, n in local.function_names : f => "https://${var.region}-${var.project}.cloudfunctions.net/${n}" }
+  # Cloud Run's deterministic URL: known before the first build creates the service.
+  gpu_service_url = "https://${local.gpu_service}-${data.google_project.this.number}.${var.region}.run.app"
+
+  # Push target of each subscription and the audience of its OIDC token.
+  push_audience = {
+    for name, s in local.subscriptions : name => (
+      can(s.push.function) ? local.function_urls[s.push.function] : local.gpu_service_url
+    )
+  }
+  push_endpoint = {
+    for name, s in local.subscriptions : name => (
+      can(s.push.function) ? local.push_audience[name] : "${local.gpu_service_url}${s.push.path}"
+    )
+  }
+
+  billing_topic = "billing-alerts"
+  pubsub_agent  = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}

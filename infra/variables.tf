@@ -1,0 +1,99 @@
+variable "project" {
+  description = "Google Cloud project id (fills $${GOOGLE_CLOUD_PROJECT} in topology.yaml)."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the buckets, functions and the GPU service (one with Cloud Run L4 GPUs)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "topology_env" {
+  description = "Overrides for topology.yaml placeholders, e.g. { UPLOADS_BUCKET = \"acme-pet-uploads\", STORE_ORIGINS = \"https://shop.example\" }. Unset ones take the file's defaults."
+  type        = map(string)
+  default     = {}
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region, or a multi-region such as nam5)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "jobs_collection" {
+  description = "Firestore collection of jobs (settings.jobs_collection)."
+  type        = string
+  default     = "jobs"
+}
+
+variable "job_ttl_field" {
+  description = "Timestamp field of a job document after which Firestore's TTL deletes it."
+  type        = string
+  default     = "expire_at"
+}
+
+variable "billing_account" {
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) the budget watches."
+  type        = string
+}
+
+variable "daily_budget" {
+  description = "Daily spend target. Cloud Billing budgets are monthly, so the budget is this times 31."
+  type        = number
+  default     = 10
+}
+
+variable "budget_currency" {
+  description = "Currency of the billing account."
+  type        = string
+  default     = "USD"
+}
+
+variable "budget_thresholds" {
+  description = "Fractions of the budget at which Cloud Billing notifies billing-alerts (and e-mail)."
+  type        = list(number)
+  default     = [0.5, 0.75, 1.0]
+}
+
+variable "alert_email" {
+  description = "Where people get alerts; empty for none."
+  type        = string
+  default     = ""
+}
+
+variable "rollback_webhook_enabled" {
+  description = "Create the Cloud Monitoring webhook channel to the rollback function. Needs a version of the rollback-webhook-token secret first (docs/deploy.md)."
+  type        = bool
+  default     = false
+}
+
+variable "error_rate_threshold" {
+  description = "GPU service 5xx ratio that triggers the automatic rollback."
+  type        = number
+  default     = 0.05
+}
+
+variable "p95_latency_seconds" {
+  description = "Warm processing p95 target of the GPU service."
+  type        = number
+  default     = 5
+}
+
+variable "cold_start_p99_seconds" {
+  description = "Cold start (container startup) p99 target."
+  type        = number
+  default     = 35
+}
+
+variable "artifact_repository" {
+  description = "Artifact Registry (Docker) repository of the GPU image."
+  type        = string
+  default     = "pet-cutout"
+}
+
+variable "keep_image_versions" {
+  description = "Most recent GPU images kept in Artifact Registry (older ones cost storage)."
+  type        = number
+  default     = 10
+}

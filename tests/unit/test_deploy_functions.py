@@ -1,0 +1,92 @@
+"""deploy.functions: every function topology.yaml lists is deployed, with the right trigger and invokers."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy import functions as deploy
+from local_stack import topology
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def topo() -> dict:
+    return topology.load(env={"GOOGLE_CLOUD_PROJECT": "acme"})
+
+
+def test_deploys_exactly_the_topology_functions(topo):
+    plan = deploy.plan(topo, "acme")
+    assert [d.target for d in plan] == list(topo["functions"])
+    assert all("_" not in d.name for d in plan)
+
+
+def test_pubsub_functions_are_private_and_pushed_to_by_the_pusher_only(topo):
+    pushed = {s["push"]["function"] for s in topo["subscriptions"] if "function" in s["push"]}
+    for d in deploy.plan(topo, "acme"):
+        if topo["functions"][d.target]["trigger"] == "pubsub":
+            assert d.target in pushed, f"no subscription pushes to {d.target}"
+            assert not d.public
+            assert d.invokers == ["serviceAccount:pubsub-pusher@acme.iam.gserviceaccount.com"]
+
+
+def test_invokers_follow_the_declared_callers(topo):
+    by_target = {d.target: d for d in deploy.plan(topo, "acme")}
+    assert by_target["upload_url"].public and by_target["job_status"].public
+    assert by_target["prewarm"].invokers == ["serviceAccount:scheduler-invoker@acme.iam.gserviceaccount.com"]
+    assert not by_target["prewarm"].public
+    assert by_target["rollback"].public and "ROLLBACK_WEBHOOK_TOKEN" in by_target["rollback"].secrets
+
+
+def test_commands_are_http_triggered_2nd_gen_python311(topo):
+    cmds = deploy.commands(deploy.plan(topo, "acme"), project="acme", region="us-central1", env_file="e.yaml")
+    deploys = [c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]]
+    assert len(deploys) == len(topo["functions"])
+    for c in deploys:
+        assert {"--gen2", "--trigger-http", "--runtime=python311", "--source=.", "--env-vars-file=e.yaml"} <= set(c)
+        assert not any(a.startswith("--trigger-topic") for a in c)
+
+
+def test_the_script_and_env_file_are_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("STORE_ORIGINS", "https://shop.example,https://www.shop.example")
+    out = tmp_path / "functions.sh"
+    deploy.main(["--project", "acme", "--region", "us-central1", "--project-number", "42", "--out", str(out)])
+    assert out.read_text().startswith("#!/usr/bin/env bash\nset -euxo pipefail\n")
+    env = yaml.safe_load((tmp_path / "functions.env.yaml").read_text())
+    assert env["STORE_ORIGINS"] == "https://shop.example,https://www.shop.example"  # commas survive in a file
+    assert env["GPU_SERVICE_URL"] == "https://pet-cutout-gpu-42.us-central1.run.app"
+    assert env["SIGNING_SERVICE_ACCOUNT"] == "fn-pipeline@acme.iam.gserviceaccount.com"
+
+
+def _gcloudignored(path: str) -> bool:
+    """gitignore-style, as gcloud reads .gcloudignore (enough for its plain rules)."""
+    rules = [r.strip() for r in (ROOT / ".gcloudignore").read_text().splitlines() if r.strip() and not r.startswith("#")]
+    parts = path.split("/")
+    for rule in rules:
+        pattern = rule.rstrip("/")
+        dirs = parts[:-1] if rule.endswith("/") else parts
+        if any(fnmatch.fnmatch(part, pattern) for part in dirs):
+            return True
+    return False
+
+
+def test_functions_upload_leaves_the_gpu_image_tests_and_bench_behind():
+    for path in ("gpu_service/", "tests/", "bench/", "infra/", "deploy/", ".venv/", ".models/"):
+        assert _gcloudignored(path.rstrip("/") + "/x"), path
+
+
+def test_functions_upload_keeps_everything_main_imports():
+    tree = ast.parse((ROOT / "main.py").read_text())
+    imported = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    first_party = {m for m in imported if (ROOT / m).is_dir() or (ROOT / f"{m}.py").is_file()}
+    assert first_party
+    for module in first_party | {"main.py", "requirements.txt"}:
+        assert not _gcloudignored(module if module.endswith((".py", ".txt")) else module + "/x"), module
+    requirements = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert not [r for r in requirements if r.startswith(("torch", "-r"))], "functions must not drag in torch"

@@ -1,0 +1,81 @@
+"""deploy/service.yaml: the GPU Cloud Run service as Cloud Run requires it and the topology names it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.render import render
+from local_stack import topology
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE = ROOT / "deploy" / "service.yaml"
+
+
+def _gib(value: str) -> float:
+    return float(value.removesuffix("Gi")) if value.endswith("Gi") else float(value.removesuffix("Mi")) / 1024
+
+
+@pytest.fixture
+def service() -> dict:
+    return render(SERVICE, env={})
+
+
+def _container(service: dict) -> dict:
+    [container] = service["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def test_one_l4_with_the_cpu_and_memory_gpu_services_need(service):
+    template = service["spec"]["template"]
+    limits = _container(service)["resources"]["limits"]
+    assert template["spec"]["nodeSelector"] == {"run.googleapis.com/accelerator": "nvidia-l4"}
+    assert limits["nvidia.com/gpu"] == "1"
+    assert float(limits["cpu"]) >= 4 and _gib(limits["memory"]) >= 16
+    assert template["metadata"]["annotations"]["run.googleapis.com/cpu-throttling"] == "false"
+
+
+def test_concurrency_follows_the_batcher():
+    for env in ({}, {"MAX_PENDING": "12", "BATCH_MAX_SIZE": "6"}):
+        service = render(SERVICE, env=env)
+        concurrency = service["spec"]["template"]["spec"]["containerConcurrency"]
+        values = _env(_container(service))
+        assert concurrency == int(values["MAX_PENDING"]) == int(env.get("MAX_PENDING", 16))
+        assert concurrency >= int(values["BATCH_MAX_SIZE"]) == int(env.get("BATCH_MAX_SIZE", 8))
+
+
+def test_startup_probe_is_the_services_ready_route(service):
+    probe = _container(service)["startupProbe"]
+    assert probe["httpGet"]["path"] == topology.load(env={})["services"]["gpu"]["ready_path"] == "/ready"
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= 240  # Cloud Run's limit
+
+
+def test_names_and_timeout_agree_with_topology():
+    env = {"GPU_SERVICE": "cutout", "GOOGLE_CLOUD_PROJECT": "acme", "UPLOADS_BUCKET": "u", "RESULTS_BUCKET": "r"}
+    service, topo = render(SERVICE, env=env), topology.load(env=env)
+    assert service["metadata"]["name"] == topo["services"]["gpu"]["name"] == "cutout"
+    values = _env(_container(service))
+    assert (values["UPLOADS_BUCKET"], values["RESULTS_BUCKET"]) == (topo["buckets"]["uploads"]["name"],
+                                                                   topo["buckets"]["results"]["name"])
+    assert service["spec"]["template"]["spec"]["serviceAccountName"] == "gpu-service@acme.iam.gserviceaccount.com"
+    segment = next(s for s in topo["subscriptions"] if s["push"].get("service") == "gpu")
+    assert service["spec"]["template"]["spec"]["timeoutSeconds"] >= segment["ack_deadline_seconds"]
+
+
+def test_scales_to_zero_without_zonal_redundancy(service):
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/minScale"] == "0"
+    assert int(annotations["autoscaling.knative.dev/maxScale"]) >= 1
+    assert annotations["run.googleapis.com/gpu-zonal-redundancy-disabled"] == "true"
+
+
+def test_engine_settings_match_the_image():
+    values = _env(_container(render(SERVICE, env={})))
+    dockerfile = (ROOT / "gpu_service" / "Dockerfile").read_text()
+    for name in ("ENGINE", "INSPYRENET_CKPT", "INSPYRENET_MODE", "ENGINE_DEVICE", "BATCH_MAX_SIZE", "MAX_PENDING"):
+        assert f"{name}={values[name]}" in dockerfile
