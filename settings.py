@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     segment_topic: str = "segment-requests"
     job_events_topic: str = "job-events"
     jobs_collection: str = "jobs"
+    job_retention_days: int = 30
 
     # Uploads: what the storefront may send, checked again by bytes at intake.
     max_upload_bytes: int = 30 * MB

@@ -54,6 +54,8 @@ class Job:
     reason: str = ""
     detail: str = ""
     attempts: int = 0
+    # Firestore's TTL policy deletes the job after this (infra/firestore.tf).
+    expire_at: datetime | None = None
     # Stage name -> when the job entered it (UTC).
     timestamps: dict[str, datetime] = field(default_factory=dict)
     # Stage name -> seconds, as measured by the worker.

@@ -37,6 +37,7 @@ def handle(request: UploadUrlRequest, *, jobs: JobRepository, blobs: BlobStore, 
             session_id=request.session_id,
             upload_object=object_name,
             timestamps={"awaiting_upload": now},
+            expire_at=now + timedelta(days=settings.job_retention_days),
         )
     )
     return UploadUrlResponse(job_id=job_id, upload_url=url, headers=headers, expires_at=now + ttl)

@@ -56,6 +56,7 @@ def test_upload_url_creates_the_job_with_a_server_made_object_name(world):
     assert job.state is State.AWAITING_UPLOAD and job.upload_object == f"uploads/{response.job_id}"
     assert response.headers["x-goog-content-length-range"] == f"0,{SETTINGS.max_upload_bytes}"
     assert len(response.job_id) == 32 and response.job_id != new_job(jobs)
+    assert timedelta(days=29) < job.expire_at - job.timestamps["awaiting_upload"] <= timedelta(days=30)
 
 
 def test_upload_url_refuses_before_creating_anything(world):
