@@ -118,7 +118,7 @@ def intake(cloud_event):
         return
     try:
         event = GcsObjectEvent.from_message(envelope.message)
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, TypeError, AttributeError) as exc:  # e.g. "size": [], data a list
         logs.log(logger, logging.ERROR, "malformed storage notification acknowledged", error=str(exc)[:500])
         return
     a = adapters()
