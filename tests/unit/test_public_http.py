@@ -45,7 +45,7 @@ def test_a_store_origin_gets_a_grant_for_a_server_named_object(upload, fakes):
     grant = response.get_json()
     assert len(grant["job_id"]) == 32 and int(grant["job_id"], 16) >= 0
     assert f"/uploads/{grant['job_id']}?" in grant["upload_url"]
-    assert grant["headers"] == {"Content-Type": "image/jpeg", "x-goog-content-length-range": "0,31457280"}
+    assert grant["headers"] == {"Content-Type": "image/jpeg", "x-goog-content-length-range": "0,2000000"}
     assert fakes.jobs.get(grant["job_id"]).session_id == "s1"
 
 
