@@ -89,6 +89,7 @@ def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page
 
     seen = [int(p) for p in page.get_attribute(".pet-upload__progress", "data-seen").split()]
     assert seen[-1] == 100 and len(seen) >= 2 and seen == sorted(seen), seen
+    print(f"progress seen: {seen}")
     assert page.eval_on_selector(".pet-upload__preview", "img => img.naturalWidth") > 0
     result = page.eval_on_selector(".pet-upload__result", "img => [img.naturalWidth, img.naturalHeight, img.src]")
     with Image.open(photo) as original:
@@ -146,3 +147,25 @@ def _png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (16, 16), "tan").save(out, "PNG")
     return out.getvalue()
+
+
+@pytest.mark.parametrize("hours, expected", [("0-24", 1), ("", 0)])
+def test_intent_warms_the_gpu_service_at_most_once_per_ten_minutes(stack, page, hours, expected):
+    warm_url = "http://127.0.0.1:9/prewarm"  # never reached: the route below answers
+    calls = []
+    config = {**stack.store_config(), "prewarmEndpoint": warm_url, "warmHours": hours}
+    page.route("**/config.json", lambda route: route.fulfill(json=config))
+    page.route(warm_url, lambda route: (calls.append(route.request.method), route.fulfill(status=204)))
+    page.goto(stack.url("store") + "/")
+    page.evaluate("localStorage.clear()")
+    for _ in range(3):
+        page.hover(".pet-upload__drop")
+        page.mouse.move(0, 0)
+    page.focus(".pet-upload__drop")
+    page.wait_for_timeout(300)
+    assert calls == ["POST"] * expected
+    # Eleven minutes later (as the browser's storage sees it) intent warms again.
+    page.evaluate("localStorage.setItem('petUpload.warmedAt', String(Date.now() - 11 * 60 * 1000))")
+    page.hover(".pet-upload__drop")
+    page.wait_for_timeout(300)
+    assert len(calls) == 2 * expected
