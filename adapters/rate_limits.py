@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import threading
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
 from functions.rate_limit import Bucket, Decision, Limit, take_all
@@ -30,10 +32,21 @@ def doc_id(key: str) -> str:
 
 
 class FirestoreRateLimits(RateLimiter):
+    STRIPES = 64
+
     def __init__(self, client, collection: str = "rate_limits", clock=time.time):
         self._client = client
         self._collection = client.collection(collection)
         self._clock = clock
+        # Same-key transactions from one instance's concurrent requests would only
+        # contend in Firestore (the emulator takes ~2 s to untangle each); queue them here.
+        self._stripes = [threading.Lock() for _ in range(self.STRIPES)]
+
+    def _locked(self, keys) -> ExitStack:
+        stack = ExitStack()
+        for index in sorted({int(doc_id(k)[:8], 16) % self.STRIPES for k in keys}):  # one order: no deadlock
+            stack.enter_context(self._stripes[index])
+        return stack
 
     def take(self, limits: dict[str, Limit]) -> Decision:
         from google.api_core import exceptions
@@ -41,16 +54,18 @@ class FirestoreRateLimits(RateLimiter):
 
         refs = {key: self._collection.document(doc_id(key)) for key in limits}
 
-        @firestore.transactional
-        def run(transaction):
-            now = self._clock()
+        def read(transaction=None) -> dict[str, Bucket]:
             buckets = {}
             for snap in self._client.get_all(list(refs.values()), transaction=transaction):
                 if snap.exists:
                     key = next(k for k, r in refs.items() if r.id == snap.id)
                     doc = snap.to_dict()
                     buckets[key] = Bucket(float(doc["tokens"]), float(doc["at"]))
-            decision, updated = take_all(buckets, limits, now)
+            return buckets
+
+        @firestore.transactional
+        def run(transaction):
+            decision, updated = take_all(read(transaction), limits, self._clock())
             # A Firestore TTL policy on `expires_at` drops buckets nobody has used for an hour.
             expires = datetime.now(timezone.utc) + timedelta(hours=1)
             if decision.allowed:  # a refusal spends nothing, so writes nothing
@@ -59,7 +74,14 @@ class FirestoreRateLimits(RateLimiter):
             return decision
 
         try:
-            return run(self._client.transaction())
+            # A flood is mostly refusals: decide those on a plain read, with no transaction
+            # to contend for the hot document (a refusal changes nothing, and a concurrent
+            # request can only have taken tokens, so a stale "empty" is still right).
+            decision, _ = take_all(read(), limits, self._clock())
+            if not decision.allowed:
+                return decision
+            with self._locked(limits):
+                return run(self._client.transaction())
         except (ValueError, exceptions.Aborted) as exc:
             if isinstance(exc, ValueError) and "attempts" not in str(exc):
                 raise
