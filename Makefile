@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup models demo test test-fast bench stack clean
+.PHONY: setup models demo test test-fast bench stack clean browser bench-load
 
 $(STAMP): requirements.txt gpu_service/requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: setup
 stack: setup
 	$(BIN)/python -m local_stack up
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
 # Unit tests only: seconds, no emulators.
@@ -37,6 +37,14 @@ test-fast: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The browser tests' Chromium (Debian package; Playwright itself comes with requirements-dev.txt).
+browser:
+	@test -x /usr/bin/chromium || bash .ci/install-system || echo "no chromium: the browser tests will skip (apt-get install -y chromium)"
+
+# 100 concurrent shoppers against the upload-URL function, with the configured rate limits.
+bench-load: setup
+	$(BIN)/python bench/load_upload_urls.py
 
 clean:
 	rm -rf .local out bench/results test-artifacts

@@ -55,3 +55,12 @@ def adapters() -> Adapters:
         leases=FirestoreLeases(db),
         firestore=db,
     )
+
+
+@lru_cache
+def rate_limiter():
+    """Counters for the public functions' rate limits, shared by every instance."""
+    from adapters.rate_limits import FirestoreRateLimits
+
+    a = adapters()
+    return FirestoreRateLimits(a.firestore, a.settings.rate_limits_collection)

@@ -12,16 +12,19 @@ import functions_framework
 from pydantic import ValidationError
 
 from adapters import logs
-from bootstrap import adapters
+from adapters.rate_limits import RateLimitUnavailable
+from bootstrap import adapters, rate_limiter
 from domain.uploads import Rejected
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest
 from functions import dead_letter as dead_letter_fn
 from functions import http, intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
 from functions import upload_url as upload_url_fn
+from functions.rate_limit import Limit
 from settings import get_settings
 
 logs.setup(get_settings().log_level)
 logger = logging.getLogger("main")
+STATUS_ARGS = {"job_id", "session_id"}
 
 
 def _envelope(cloud_event) -> PushEnvelope | None:
@@ -32,22 +35,54 @@ def _envelope(cloud_event) -> PushEnvelope | None:
         return None
 
 
+def _rate_limited(request, function: str, session_id: str, settings, cors: dict):
+    """A 429 answer when this caller's IP or session has no token left, else None."""
+    ip = http.client_ip(request, settings.trusted_proxy_hops)
+    limits = {f"{function}:ip:{ip}": Limit(settings.rate_limit_ip_per_minute, settings.rate_limit_burst)}
+    if session_id:
+        limits[f"{function}:session:{session_id}"] = Limit(settings.rate_limit_session_per_minute,
+                                                           settings.rate_limit_burst)
+    try:
+        decision = rate_limiter().take(limits)
+    except RateLimitUnavailable as exc:
+        # Fail open: a counter outage must not take the storefront down with it.
+        logs.log(logger, logging.WARNING, "rate limiter unavailable; request let through", error=str(exc)[:300])
+        return None
+    return None if decision.allowed else http.too_many(decision.retry_after, cors)
+
+
+def _cors_or_refusal(request, settings):
+    """(cors headers, refusal): a preflight answer, or a 403 for a foreign origin."""
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        return None, http.preflight(origin, settings.allowed_origins)
+    cors = http.cors_headers(origin, settings.allowed_origins)
+    if origin and not cors:
+        return None, http.error(403, "origin_not_allowed")
+    return cors, None
+
+
 @functions_framework.http
 def upload_url(request):
     settings = get_settings()
     logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    origin = request.headers.get("Origin")
-    if request.method == "OPTIONS":
-        return http.preflight(origin, settings.allowed_origins)
-    cors = http.cors_headers(origin, settings.allowed_origins)
-    if origin and not cors:
-        return http.error(403, "origin_not_allowed")
+    cors, refusal = _cors_or_refusal(request, settings)
+    if refusal:
+        return refusal
     if request.method != "POST":
         return http.error(405, "method_not_allowed", headers=cors)
+    body, bad = None, None
     try:
-        body = UploadUrlRequest.model_validate(http.read_json(request))
-    except (ValueError, ValidationError) as exc:
-        return http.error(400, "bad_request", str(exc).splitlines()[0][:200], headers=cors)
+        body = UploadUrlRequest.model_validate(http.read_json(request), strict=True)
+    except http.BadRequest as exc:
+        bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
+    except ValidationError as exc:
+        bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
+    # Garbage counts against the caller's IP as much as a good request does.
+    if limited := _rate_limited(request, "upload_url", body.session_id if body else "", settings, cors):
+        return limited
+    if bad:
+        return bad
     a = adapters()
     try:
         response = upload_url_fn.handle(body, jobs=a.jobs, blobs=a.blobs, settings=settings)
@@ -60,15 +95,21 @@ def upload_url(request):
 def job_status(request):
     settings = get_settings()
     logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    origin = request.headers.get("Origin")
-    if request.method == "OPTIONS":
-        return http.preflight(origin, settings.allowed_origins)
-    cors = http.cors_headers(origin, settings.allowed_origins)
-    if origin and not cors:
-        return http.error(403, "origin_not_allowed")
+    cors, refusal = _cors_or_refusal(request, settings)
+    if refusal:
+        return refusal
+    if request.method != "GET":
+        return http.error(405, "method_not_allowed", headers=cors)
+    session_id = request.args.get("session_id", "")
+    malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(session_id)
+    if limited := _rate_limited(request, "job_status", "" if malformed else session_id, settings, cors):
+        return limited
+    if malformed:
+        return http.error(400, "bad_request", "only job_id and session_id (letters, digits, - and _)", headers=cors)
     a = adapters()
     body = job_status_fn.handle(request.args.get("job_id", ""), jobs=a.jobs, blobs=a.blobs, settings=settings)
     if body is None:
+        # The same answer for a malformed id, an unknown one and nothing at all.
         return http.error(404, "not_found", headers=cors)
     return http.ok(body, headers=cors)
 
@@ -79,7 +120,7 @@ def intake(cloud_event):
         return
     try:
         event = GcsObjectEvent.from_message(envelope.message)
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, TypeError, AttributeError) as exc:  # e.g. "size": [], data a list
         logs.log(logger, logging.ERROR, "malformed storage notification acknowledged", error=str(exc)[:500])
         return
     a = adapters()

@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     result_url_ttl_seconds: int = 15 * 60
     store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
 
+    # Public functions: token buckets shared by all instances (Firestore), per
+    # function, per client IP and per shopper session.
+    rate_limit_ip_per_minute: int = 100
+    rate_limit_session_per_minute: int = 20
+    rate_limit_burst: int = 10
+    rate_limits_collection: str = "rate_limits"
+    # Proxies in front of the functions that append the client to X-Forwarded-For
+    # (Google's front end: 1). 0 trusts only the socket's peer address.
+    trusted_proxy_hops: int = 0
+
     # Signing: a service-account key file locally; in production the runtime's
     # service account signs through IAM (no key in the code or the image).
     signing_key_file: str = ""

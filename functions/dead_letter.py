@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 
 def job_id_of(message: PubSubMessage) -> str | None:
     if message.attributes.get("eventType"):
-        event = GcsObjectEvent.from_message(message)
+        try:
+            event = GcsObjectEvent.from_message(message)
+        except (ValidationError, ValueError, TypeError, AttributeError):  # garbage data: the attribute may still say
+            name = message.attributes.get("objectId", "")
+            return name[len(UPLOAD_PREFIX):] if name.startswith(UPLOAD_PREFIX) else None
         return event.name[len(UPLOAD_PREFIX):] if event.name.startswith(UPLOAD_PREFIX) else None
     try:
         return SegmentRequest.model_validate(message.json_data()).job_id

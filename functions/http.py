@@ -1,11 +1,17 @@
 """HTTP plumbing shared by the public functions: CORS for the store's origins,
-bounded JSON bodies, and error answers without stack traces."""
+bounded and schema-checked JSON bodies, client identity for rate limits, and
+error answers without stack traces."""
 
 from __future__ import annotations
 
 import json
+import re
+
+from pydantic import ValidationError
 
 MAX_BODY_BYTES = 4096
+# Same rule as UploadUrlRequest.session_id; empty means no session.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{0,128}$")
 
 
 def cors_headers(origin: str | None, allowed: list[str]) -> dict[str, str]:
@@ -16,6 +22,8 @@ def cors_headers(origin: str | None, allowed: list[str]) -> dict[str, str]:
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type",
+        # The widget reads Retry-After on a 429 to know when to try again.
+        "Access-Control-Expose-Headers": "Retry-After",
         "Access-Control-Max-Age": "3600",
         "Vary": "Origin",
     }
@@ -30,7 +38,13 @@ def error(status: int, reason: str, detail: str = "", headers: dict | None = Non
     body = {"error": reason}
     if detail:
         body["detail"] = detail
-    return (json.dumps(body), status, {"Content-Type": "application/json", **(headers or {})})
+    return (json.dumps(body), status, {"Content-Type": "application/json", "Cache-Control": "no-store",
+                                       **(headers or {})})
+
+
+def too_many(retry_after: int, headers: dict | None = None):
+    return error(429, "rate_limited", f"try again in {retry_after} s",
+                 headers={"Retry-After": str(retry_after), **(headers or {})})
 
 
 def ok(body: dict | str, status: int = 200, headers: dict | None = None):
@@ -38,11 +52,44 @@ def ok(body: dict | str, status: int = 200, headers: dict | None = None):
     return (text, status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})})
 
 
+class BadRequest(ValueError):
+    def __init__(self, reason: str, detail: str = "", status: int = 400):
+        super().__init__(detail or reason)
+        self.reason, self.detail, self.status = reason, detail, status
+
+
 def read_json(request) -> object:
-    """The request's JSON body, capped in size; raises ValueError when it is not."""
+    """The request's JSON body: application/json, at most MAX_BODY_BYTES, parsed.
+    Raises BadRequest; never reads more than the cap from the socket."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype != "application/json":
+        # Also keeps cross-site "simple" POSTs (text/plain) out: JSON always needs a preflight.
+        raise BadRequest("unsupported_media_type", "send application/json", 415)
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ValueError("body too large")
-    raw = request.get_data(cache=False)[: MAX_BODY_BYTES + 1]
+        raise BadRequest("body_too_large", f"at most {MAX_BODY_BYTES} bytes", 413)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
-        raise ValueError("body too large")
-    return json.loads(raw or b"null")
+        raise BadRequest("body_too_large", f"at most {MAX_BODY_BYTES} bytes", 413)
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past the stack
+        raise BadRequest("malformed_json", "the body is not valid JSON") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """Which fields are wrong and why, without echoing the input back."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)[:300]
+
+
+def client_ip(request, trusted_hops: int) -> str:
+    """The caller's address: the peer, or the entry the last trusted proxy appended
+    to X-Forwarded-For (entries left of it are whatever the client sent)."""
+    if trusted_hops > 0:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if len(hops) >= trusted_hops:
+            return hops[-trusted_hops][:64]
+    return (request.remote_addr or "unknown")[:64]

@@ -26,7 +26,8 @@ def handle(request: UploadUrlRequest, *, jobs: JobRepository, blobs: BlobStore, 
     # The object name is ours, never the shopper's: nothing in it comes from the request.
     object_name = f"uploads/{job_id}"
     ttl = timedelta(seconds=settings.upload_url_ttl_seconds)
-    url, headers = blobs.signed_put_url(settings.uploads_bucket, object_name, request.content_type, settings.max_upload_bytes, ttl)
+    # The size range is the declared size: the URL cannot carry a bigger file.
+    url, headers = blobs.signed_put_url(settings.uploads_bucket, object_name, request.content_type, request.size, ttl)
     jobs.create(
         Job(
             job_id=job_id,

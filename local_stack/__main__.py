@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack up in {time.monotonic() - started:.1f}s (run {stack.run_id}); logs in {stack.workdir / 'logs'}",
                   file=sys.stderr)
             if args.command == "up":
-                for name in ("upload_url", "job_status"):
+                for name in ("upload_url", "job_status", "store"):
                     print(f"{name}: {stack.url(name)}")
                 while True:
                     stack.check()

@@ -16,6 +16,13 @@ from local_stack.processes import Child, StackError, free_port, http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_PLATFORM = Path("/usr/lib/google-cloud-sdk/platform")
+# All local traffic comes from 127.0.0.1, so the demo's Python storefront would
+# trip the per-IP limit; the stack relaxes the limits unless they are set (the
+# browser tests and bench/load_upload_urls.py run with the configured ones).
+LOCAL_RATE_LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": "100000", "RATE_LIMIT_SESSION_PER_MINUTE": "100000",
+                     "RATE_LIMIT_BURST": "1000"}
+# Functions whose signed URLs a browser uses: they sign for the CORS front.
+BROWSER_FACING = {"upload_url", "job_status"}
 
 
 def fake_gcs_binary() -> str:
@@ -78,14 +85,38 @@ class Stack:
     def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
                  functions: list[str] | None = None):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})
         # Marks every child (and its children) so a check can find any left behind.
         self.run_id = uuid.uuid4().hex
         self.children: dict[str, Child] = {}
+        store_port = self._storefront_env()
         self.topology = topo.load(env={**os.environ, **self.extra_env})
         self.project = self.topology["project"]
         self.function_names = functions or [f for f in function_targets() if f in self.topology["functions"]]
         self.ports = {name: free_port() for name in ["pubsub", "firestore", "gcs", "gpu", *self.function_names]}
+        self.ports.update(store=store_port, gcs_front=free_port())
+
+    def _storefront_env(self) -> int:
+        """The store page's port (STORE_PORT, or a free one), with the functions' and
+        the bucket's CORS allowing exactly its origin unless STORE_ORIGINS is set."""
+        given = {**os.environ, **self.extra_env}
+        port = int(given.get("STORE_PORT") or free_port())
+        if "STORE_ORIGINS" not in given:
+            self.extra_env["STORE_ORIGINS"] = f"http://127.0.0.1:{port},http://localhost:{port}"
+        for key, value in LOCAL_RATE_LIMITS.items():
+            if key not in given:
+                self.extra_env[key] = value
+        return port
+
+    def store_config(self) -> dict:
+        """What the demo page is told (public endpoints only)."""
+        given = {**os.environ, **self.extra_env}
+        return {
+            "uploadUrlEndpoint": self.url("upload_url") + "/",
+            "statusEndpoint": self.url("job_status") + "/",
+            "prewarmEndpoint": self.url("prewarm") + "/" if "prewarm" in self.function_names else None,
+            "warmHours": given.get("STORE_WARM_HOURS", "7-22"),
+        }
 
     # --- addresses ---------------------------------------------------------
     def url(self, name: str) -> str:
@@ -151,17 +182,32 @@ class Stack:
         self.children["gcs"].start()
         self.children["gcs"].wait_ready(30)
         self.apply_topology()
+        # Browsers reach the uploads bucket through a front that applies its CORS and checks signatures.
+        self._add(Child("gcs_front", [sys.executable, "-m", "local_stack.cors_front", "--port",
+                                      str(self.ports["gcs_front"]), "--upstream", self.url("gcs"),
+                                      "--cors", json.dumps({b["name"]: topo.cors_rules(b)
+                                                            for b in self.topology["buckets"].values()}),
+                                      "--key-file", str(self.workdir / "signing-key.json")],
+                        env, logs / "gcs-front.log", port=self.ports["gcs_front"]))
+        self.children["gcs_front"].start()
         for name in self.function_names:
+            fn_env = {**env, "STORAGE_EMULATOR_HOST": self.url("gcs_front")} if name in BROWSER_FACING else env
             self._add(Child(name, [sys.executable, "-m", "functions_framework", f"--target={name}",
                                    "--host=127.0.0.1", f"--port={self.ports[name]}", f"--source={ROOT / 'main.py'}"],
-                            env, logs / f"fn-{name}.log", port=self.ports[name]))
+                            fn_env, logs / f"fn-{name}.log", port=self.ports[name]))
             self.children[name].start()
+        if BROWSER_FACING <= set(self.function_names):
+            self._add(Child("store", [sys.executable, "-m", "local_stack.static_site", "--port", str(self.ports["store"]),
+                                      "--config", json.dumps(self.store_config())],
+                            env, logs / "store.log", ready_url=self.url("store") + "/config.json"))
+            self.children["store"].start()
         self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
                                 "--port", str(self.ports["gpu"]), "--no-access-log"],
                         env, logs / "gpu.log", ready_url=self.url("gpu") + "/ready"))
         self.children["gpu"].start()
-        for name in [*self.function_names, "gpu"]:
-            self.children[name].wait_ready(120)
+        for name in [*self.function_names, "gpu", "gcs_front", "store"]:
+            if name in self.children:
+                self.children[name].wait_ready(120)
 
     def _add(self, child: Child) -> None:
         self.children[child.name] = child

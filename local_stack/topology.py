@@ -24,6 +24,18 @@ def load(path: Path = TOPOLOGY_FILE, env: dict[str, str] | None = None) -> dict:
     return yaml.safe_load(text)
 
 
+def cors_rules(bucket: dict) -> list[dict]:
+    """A bucket's declared CORS as Cloud Storage's JSON API spells it ([] for none)."""
+    if not (cors := bucket.get("cors")):
+        return []
+    return [{
+        "origin": [o.strip() for o in cors["origins"].split(",") if o.strip()],
+        "method": cors["methods"],
+        "responseHeader": cors["response_headers"],
+        "maxAgeSeconds": cors["max_age_seconds"],
+    }]
+
+
 def push_target(subscription: dict, function_url: Callable[[str], str | None],
                 service_url: Callable[[str], str]) -> str | None:
     """Where a subscription pushes; None when its function is not running here."""
@@ -46,13 +58,8 @@ def apply(topology: dict, *, storage_client, publisher, subscriber,
             created = storage_client.create_bucket(bucket["name"])
         except exceptions.Conflict:
             created = storage_client.bucket(bucket["name"])
-        if cors := bucket.get("cors"):
-            created.cors = [{
-                "origin": [o.strip() for o in cors["origins"].split(",") if o.strip()],
-                "method": cors["methods"],
-                "responseHeader": cors["response_headers"],
-                "maxAgeSeconds": cors["max_age_seconds"],
-            }]
+        if rules := cors_rules(bucket):
+            created.cors = rules
             created.patch()
     for topic in topology["topics"]:
         try:

@@ -1,0 +1,211 @@
+"""Load test of the upload-URL function on the local stack (loopback only).
+
+Bounded in requests and time; stops by itself. Runs with the configured rate
+limits (settings.py defaults, not the local stack's relaxed ones) and with
+TRUSTED_PROXY_HOPS=1, so each simulated shopper has its own client address in
+X-Forwarded-For, as Google's front end would append it.
+
+Phases
+  baseline  one shopper, sequential requests (the latency with no crowd)
+  crowd     100 concurrent shoppers, each its own IP and session, a few requests
+            each (inside their burst): expect no 429 and no error
+  per-ip    one IP, a new session per request, back to back, alternating TWO
+            function instances for a few seconds: allowed must track
+            burst + rate x elapsed (the instances share the counters)
+  session   one session, a new IP per request, same: the session limit
+  flood     one IP, 8 requests at a time on one instance: the same bound
+
+    PYTHONPATH=. .venv/bin/python bench/load_upload_urls.py [--shoppers 100] [--seconds 6]
+
+Prints the figures and writes bench/results/load_upload_urls-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from local_stack.processes import Child, free_port
+from local_stack.stack import ROOT, Stack
+from settings import Settings
+
+RESULTS = ROOT / "bench" / "results"
+BODY = {"content_type": "image/jpeg", "size": 1_000_000}
+
+
+def limits_env() -> dict[str, str]:
+    s = Settings()  # the configured values (the stack would otherwise relax them)
+    return {"RATE_LIMIT_IP_PER_MINUTE": str(s.rate_limit_ip_per_minute),
+            "RATE_LIMIT_SESSION_PER_MINUTE": str(s.rate_limit_session_per_minute),
+            "RATE_LIMIT_BURST": str(s.rate_limit_burst), "TRUSTED_PROXY_HOPS": "1"}
+
+
+_local = threading.local()
+
+
+def call(url: str, ip: str, session: str) -> tuple[int, float]:
+    http = getattr(_local, "http", None) or setattr(_local, "http", requests.Session()) or _local.http
+    started = time.perf_counter()
+    try:
+        response = http.post(url, json={**BODY, "session_id": session}, headers={"X-Forwarded-For": ip}, timeout=30)
+        status = response.status_code
+    except requests.RequestException:
+        status = 0
+    return status, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def summary(results: list[tuple[int, float]]) -> dict:
+    latencies = [t for s, t in results if s in (201, 429)]  # answered, either way
+    codes: dict[str, int] = {}
+    for status, _ in results:
+        codes[str(status)] = codes.get(str(status), 0) + 1
+    return {"requests": len(results), "codes": codes,
+            "errors": sum(1 for s, _ in results if s not in (201, 429)),
+            "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+            "p95_ms": round(1000 * percentile(latencies, 0.95), 1) if latencies else None}
+
+
+def baseline(url: str, n: int = 40) -> dict:
+    results = [call(url, f"192.0.2.{i % 8}", uuid.uuid4().hex) for i in range(n)]  # 8 IPs: inside every limit
+    return summary(results)
+
+
+def crowd(url: str, shoppers: int, per_shopper: int) -> dict:
+    def shopper(i: int) -> list[tuple[int, float]]:
+        ip, session = f"10.{i // 250}.{i % 250}.1", uuid.uuid4().hex
+        return [call(url, ip, session) for _ in range(per_shopper)]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(shoppers) as pool:
+        results = [r for batch in pool.map(shopper, range(shoppers)) for r in batch]
+    out = summary(results)
+    out.update(shoppers=shoppers, per_shopper=per_shopper, seconds=round(time.perf_counter() - started, 2),
+               throughput_rps=round(len(results) / (time.perf_counter() - started), 1))
+    return out
+
+
+def hammer(urls: list[str], seconds: float, key_kind: str, per_minute: int, burst: int, workers: int = 2,
+           max_requests: int = 2000) -> dict:
+    """As fast as `workers` threads can, alternating function instances, for `seconds`."""
+    fixed = uuid.uuid4().hex[:12]
+    log: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    started = time.perf_counter()
+    counter = iter(range(max_requests))
+
+    def worker(w: int):
+        for n in counter:
+            if time.perf_counter() - started > seconds:
+                return
+            ip = "198.51.100.7" if key_kind == "ip" else f"172.16.{n // 250}.{n % 250}"
+            session = uuid.uuid4().hex if key_kind == "ip" else fixed
+            status, _ = call(urls[n % len(urls)], ip, session)
+            with lock:  # by answer time: concurrent requests spend tokens in the order they finish
+                log.append((time.perf_counter() - started, status))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(worker, range(workers)))
+    log.sort()
+    allowed = [t for t, s in log if s == 201]
+    refused = [t for t, s in log if s == 429]
+    elapsed = log[-1][0] if log else 0.0
+    ceiling = burst + per_minute / 60.0 * elapsed  # the most the limit may let through by the last request
+    first_refusal_index = next((i for i, (_, s) in enumerate(log) if s == 429), None)
+    return {
+        "key": key_kind, "instances": len(urls), "workers": workers, "requests": len(log), "seconds": round(elapsed, 2),
+        "allowed": len(allowed), "refused_429": len(refused), "errors": sum(1 for _, s in log if s not in (201, 429)),
+        "configured": {"per_minute": per_minute, "burst": burst},
+        "allowed_ceiling": round(ceiling, 2),
+        "allowed_floor": int(ceiling) - 1,  # tokens earned but not yet spent when the window closed
+        "first_429_after_allowed": sum(1 for _, s in log[:first_refusal_index] if s == 201)
+        if first_refusal_index is not None else None,
+        "observed_rate_per_minute_after_burst": round(60.0 * (len(allowed) - burst) / elapsed, 1) if elapsed else None,
+    }
+
+
+def second_instance(stack: Stack, name: str = "upload_url") -> Child:
+    """Another instance of the same function: the limits must hold across both."""
+    original = stack.children[name]
+    port = free_port()
+    argv = [a if not a.startswith("--port=") else f"--port={port}" for a in original.argv]
+    child = Child(f"{name}_2", argv, original.env, original.log_path.with_name(f"fn-{name}-2.log"), port=port)
+    child.start()
+    child.wait_ready(60)
+    stack.children[child.name] = child  # stopped with the stack
+    return child
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/load_upload_urls.py")
+    parser.add_argument("--shoppers", type=int, default=100)
+    parser.add_argument("--per-shopper", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of each rate-limit phase")
+    args = parser.parse_args(argv)
+    env = limits_env()
+    ip_limit, session_limit, burst = (int(env[k]) for k in ("RATE_LIMIT_IP_PER_MINUTE",
+                                                             "RATE_LIMIT_SESSION_PER_MINUTE", "RATE_LIMIT_BURST"))
+    started = time.monotonic()
+    with Stack(env=env, functions=["upload_url", "job_status"]) as stack:
+        print(f"stack up in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        url = stack.url("upload_url") + "/"
+        other = f"http://127.0.0.1:{second_instance(stack).port}/"
+        report = {
+            "limits": {"ip_per_minute": ip_limit, "session_per_minute": session_limit, "burst": burst},
+            "baseline": baseline(url),
+            "crowd": crowd(url, args.shoppers, args.per_shopper),
+            # One client at a time, alternating two instances: the counters are shared.
+            "per_ip": hammer([url, other], args.seconds, "ip", ip_limit, burst, workers=1),
+            "per_session": hammer([url, other], args.seconds, "session", session_limit, burst, workers=1),
+            # A flood from one IP, 8 at once on one instance.
+            "per_ip_flood": hammer([url], args.seconds, "ip", ip_limit, burst, workers=8),
+        }
+    b, c = report["baseline"], report["crowd"]
+    report["crowd_vs_baseline_p50"] = round(c["p50_ms"] / b["p50_ms"], 2) if b["p50_ms"] else None
+    checks = {
+        "crowd: no 429 and no error": c["codes"].get("429", 0) == 0 and c["errors"] == 0,
+    }
+    for phase in ("per_ip", "per_session", "per_ip_flood"):
+        r = report[phase]
+        checks[f"{phase}: allowed within [floor, ceiling]"] = r["allowed_floor"] <= r["allowed"] <= r["allowed_ceiling"]
+        checks[f"{phase}: no 429 before the burst was spent"] = (r["first_429_after_allowed"] or 0) >= burst
+        checks[f"{phase}: 429s answered, no errors"] = r["refused_429"] > 0 and r["errors"] == 0
+    report["checks"] = checks
+
+    print(f"\nlimits: {ip_limit}/min per IP, {session_limit}/min per session, burst {burst}")
+    print(f"{'phase':<12}{'requests':>9}{'201':>6}{'429':>6}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}")
+    for name, r in (("baseline", b), ("crowd", c)):
+        print(f"{name:<12}{r['requests']:>9}{r['codes'].get('201', 0):>6}{r['codes'].get('429', 0):>6}"
+              f"{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
+    print(f"crowd: {c['shoppers']} concurrent shoppers, {c['throughput_rps']} req/s; "
+          f"p50 {report['crowd_vs_baseline_p50']}x the single-shopper baseline")
+    for phase in ("per_ip", "per_session", "per_ip_flood"):
+        r = report[phase]
+        print(f"{phase}: {r['requests']} requests ({r['workers']} at a time) over {r['seconds']} s on {r['instances']} instances: "
+              f"{r['allowed']} allowed (limit allows {r['allowed_floor']}..{r['allowed_ceiling']}), "
+              f"{r['refused_429']} x 429, first 429 after {r['first_429_after_allowed']} allowed, "
+              f"{r['observed_rate_per_minute_after_burst']}/min after the burst")
+    for check, passed in checks.items():
+        print(f"  [{'ok' if passed else 'FAIL'}] {check}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"load_upload_urls-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written {out}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Token buckets for the public functions, as plain logic (no clock, no store).
+
+A bucket holds up to `burst` tokens and refills at `per_minute / 60` a second;
+a request takes one. So a client gets `burst` requests at once and then the
+configured rate, and an idle client earns its burst back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limit:
+    per_minute: float
+    burst: int
+
+    @property
+    def per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+@dataclass(frozen=True)
+class Bucket:
+    tokens: float
+    at: float  # seconds (any epoch, as long as one store uses one)
+
+    @classmethod
+    def full(cls, limit: Limit, now: float) -> "Bucket":
+        return cls(float(limit.burst), now)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int = 0  # whole seconds until one token is back (for Retry-After)
+    remaining: int = 0
+
+
+def refill(bucket: Bucket, limit: Limit, now: float) -> Bucket:
+    # A clock that steps back (another instance's) never takes tokens away.
+    elapsed = max(0.0, now - bucket.at)
+    return Bucket(min(float(limit.burst), bucket.tokens + elapsed * limit.per_second), max(now, bucket.at))
+
+
+def take(bucket: Bucket | None, limit: Limit, now: float) -> tuple[Decision, Bucket]:
+    """Try to take one token; returns the decision and the bucket to store."""
+    current = refill(bucket, limit, now) if bucket else Bucket.full(limit, now)
+    if current.tokens >= 1.0:
+        after = Bucket(current.tokens - 1.0, current.at)
+        return Decision(True, 0, int(after.tokens)), after
+    wait = (1.0 - current.tokens) / limit.per_second if limit.per_second > 0 else 3600.0
+    return Decision(False, max(1, math.ceil(wait)), 0), current
+
+
+def take_all(buckets: dict[str, Bucket | None], limits: dict[str, Limit], now: float
+             ) -> tuple[Decision, dict[str, Bucket]]:
+    """Take one token from every bucket, or from none: a request refused by one
+    limit does not spend the others. The answer waits for the slowest bucket."""
+    results = {key: take(buckets.get(key), limits[key], now) for key in limits}
+    refused = [d for d, _ in results.values() if not d.allowed]
+    if refused:
+        unspent = {key: refill(b, limits[key], now) if (b := buckets.get(key)) else Bucket.full(limits[key], now)
+                   for key in limits}
+        return Decision(False, max(d.retry_after for d in refused), 0), unspent
+    remaining = min((d.remaining for d, _ in results.values()), default=0)
+    return Decision(True, 0, remaining), {key: b for key, (_, b) in results.items()}

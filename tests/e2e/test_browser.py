@@ -1,0 +1,171 @@
+"""The upload widget in a real browser (Debian's chromium, driven by Playwright)
+against the whole local stack, with the configured rate limits.
+
+1. a pet photo: preview, upload progress, the cut-out displayed (screenshot kept
+   under test-artifacts/);
+2. a text file renamed .jpg: the rejection message;
+3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
+   the upload-URL function and by the uploads bucket.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from local_stack.processes import free_port
+from local_stack.stack import ROOT, Stack
+from settings import Settings
+
+pytestmark = [pytest.mark.e2e]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SAMPLES = Path("/work/shared/samples/images")
+ARTIFACTS = ROOT / "test-artifacts"
+DEFAULTS = Settings.model_fields  # the configured limits, not the local stack's relaxed ones
+LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": str(DEFAULTS["rate_limit_ip_per_minute"].default),
+          "RATE_LIMIT_SESSION_PER_MINUTE": str(DEFAULTS["rate_limit_session_per_minute"].default),
+          "RATE_LIMIT_BURST": str(DEFAULTS["rate_limit_burst"].default)}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium (.ci/install-system does)")
+    with Stack(workdir=tmp_path_factory.mktemp("stack"), env=LIMITS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(stack):
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.console = []
+    page.on("console", lambda message: page.console.append(message.text))
+    yield page
+    context.close()
+
+
+def choose(page, name: str, data: bytes, mime: str) -> None:
+    page.set_input_files(".pet-upload__input", files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def sample_photo() -> Path:
+    photos = sorted(SAMPLES.glob("*.jpg")) if SAMPLES.is_dir() else []
+    if not photos:
+        pytest.skip(f"no sample pet photos under {SAMPLES}")
+    return photos[0]
+
+
+def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page):
+    photo = sample_photo()
+    page.goto(stack.url("store") + "/")
+    # Slow the upload (~40 KB/s) so the progress bar has steps to show.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": -1,
+                                                  "uploadThroughput": 40 * 1024})
+    page.hover(".pet-upload__drop")
+    choose(page, photo.name, photo.read_bytes(), "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=uploading]", timeout=10_000)
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+
+    seen = [int(p) for p in page.get_attribute(".pet-upload__progress", "data-seen").split()]
+    assert seen[-1] == 100 and len(seen) >= 2 and seen == sorted(seen), seen
+    print(f"progress seen: {seen}")
+    assert page.eval_on_selector(".pet-upload__preview", "img => img.naturalWidth") > 0
+    result = page.eval_on_selector(".pet-upload__result", "img => [img.naturalWidth, img.naturalHeight, img.src]")
+    with Image.open(photo) as original:
+        assert result[:2] == list(original.size)
+    cutout = Image.open(io.BytesIO(requests.get(result[2], timeout=30).content))
+    low, high = cutout.getchannel("A").getextrema()
+    assert cutout.mode == "RGBA" and low == 0 and high == 255  # background gone, pet kept
+    assert "ready for printing" in page.inner_text(".pet-upload__message")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-cutout.png"), full_page=True)
+
+
+def test_a_renamed_text_file_gets_the_rejection_message(stack, page):
+    page.goto(stack.url("store") + "/")
+    choose(page, "definitely-a-dog.jpg", b"this is not a photo, just some text\n" * 20, "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=error]", timeout=60_000)
+    assert page.get_attribute(".pet-upload__message", "data-reason") == "not_an_image"
+    assert "isn't a photo we can use" in page.inner_text(".pet-upload__message")
+
+
+def test_a_page_on_another_origin_is_refused_by_cors(stack, browser, page):
+    from local_stack import static_site
+
+    port = free_port()
+    foreign = static_site.serve(port, stack.store_config())
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        foreign_url = f"http://127.0.0.1:{port}/"
+        assert f"http://127.0.0.1:{port}" not in stack.extra_env["STORE_ORIGINS"]
+        page.goto(foreign_url)
+        choose(page, "cat.png", _png(), "image/png")
+        page.wait_for_selector(".pet-upload[data-state=error]", timeout=30_000)
+        assert page.get_attribute(".pet-upload__message", "data-reason") == "network"
+        assert any("blocked by CORS policy" in m for m in page.console), page.console
+
+        # The bucket refuses that origin too, even holding a genuine signed URL.
+        grant = requests.post(stack.url("upload_url") + "/", json={"content_type": "image/png", "size": 8},
+                              timeout=30).json()
+        put = """async g => await new Promise(done => {
+            const xhr = new XMLHttpRequest(); xhr.open("PUT", g.upload_url);
+            for (const [k, v] of Object.entries(g.headers)) xhr.setRequestHeader(k, v);
+            xhr.onload = () => done(xhr.status); xhr.onerror = () => done("blocked"); xhr.send("12345678"); })"""
+        assert page.evaluate(put, grant) == "blocked"
+        assert sum("blocked by CORS policy" in m for m in page.console) >= 2
+
+        store_page = browser.new_page()
+        store_page.goto(stack.url("store") + "/")
+        assert store_page.evaluate(put, grant) == 200  # the store's own origin may use it
+        store_page.close()
+    finally:
+        foreign.shutdown()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), "tan").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("hours, expected", [("0-24", 1), ("", 0)])
+def test_intent_warms_the_gpu_service_at_most_once_per_ten_minutes(stack, page, hours, expected):
+    warm_url = "http://127.0.0.1:9/prewarm"  # never reached: the route below answers
+    calls = []
+    config = {**stack.store_config(), "prewarmEndpoint": warm_url, "warmHours": hours}
+    page.route("**/config.json", lambda route: route.fulfill(json=config))
+    page.route(warm_url, lambda route: (calls.append(route.request.method), route.fulfill(status=204)))
+    page.goto(stack.url("store") + "/")
+    page.evaluate("localStorage.clear()")
+    for _ in range(3):
+        page.hover(".pet-upload__drop")
+        page.mouse.move(0, 0)
+    page.focus(".pet-upload__drop")
+    page.wait_for_timeout(300)
+    assert calls == ["POST"] * expected
+    # Eleven minutes later (as the browser's storage sees it) intent warms again.
+    page.evaluate("localStorage.setItem('petUpload.warmedAt', String(Date.now() - 11 * 60 * 1000))")
+    page.hover(".pet-upload__drop")
+    page.wait_for_timeout(300)
+    assert len(calls) == 2 * expected

@@ -1,0 +1,99 @@
+"""Fuzz the public functions' input (hypothesis): whatever a caller sends, the
+answer is a 4xx or a success, never a 5xx, an unhandled exception or a trace."""
+
+import json
+import sys
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+from domain.jobs import Job, State
+from settings import Settings
+from tests.fakes_web import FakeAdapters, MemoryRateLimits, function_client
+
+STORE = "http://127.0.0.1:8000"
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def mostly(common: list, rare):
+    """Usually one of `common` (so the fuzz gets past the gates), sometimes anything."""
+    return st.sampled_from(range(10)).flatmap(lambda i: rare if i == 9 else st.sampled_from(common))
+
+
+# Header values as HTTP can carry them (the test client refuses newlines itself).
+header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=12)
+# Near-valid requests reach deeper than random JSON: each known field, wrong or right.
+upload_requests = st.fixed_dictionaries({}, optional={
+    "content_type": mostly(["image/jpeg"] * 3 + ["image/png", "image/webp", "text/plain"], st.text(max_size=300)),
+    "size": mostly([1, 2_000_000, 2_000_000, 30 * 1024 * 1024, 30 * 1024 * 1024 + 1, 0, -1], st.integers() | json_values),
+    "session_id": mostly(["", "s1", "s1", "s1", "a" * 128, "a" * 129, "a b"], json_values),
+    "output_format": mostly(["png"] * 4 + ["webp", "jpeg", "gif"], json_values),
+    "effect": mostly(["none"] * 4 + ["blackwhite", "sepia"], json_values),
+})
+with_unknown = st.tuples(upload_requests, st.dictionaries(st.text(max_size=12), json_values, min_size=1, max_size=3))
+bodies = st.sampled_from(range(10)).flatmap(
+    lambda i: upload_requests.map(lambda d: json.dumps({"content_type": "image/jpeg", "size": 1, **d}).encode()) if i < 6
+    else with_unknown.map(lambda t: json.dumps({**t[1], **t[0]}).encode()) if i < 7
+    else json_values.map(lambda v: json.dumps(v).encode()) if i < 9 else st.binary(max_size=5000))
+content_types = mostly(["application/json", "application/json", "application/json; charset=utf-8", "text/plain",
+                        "multipart/form-data; boundary=x", ""], header_text)
+origins = mostly([STORE, STORE, "", "http://evil.test", "null"], header_text)
+
+
+def fresh():
+    fakes = FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1))
+    fakes.jobs.create(Job(job_id="0" * 32, content_type="image/png"))
+    fakes.jobs.create(Job(job_id="1" * 32, state=State.DONE, result_object="results/" + "1" * 32 + ".png"))
+    return fakes, MemoryRateLimits()
+
+
+@pytest.fixture(scope="module")
+def apps():
+    """One app per target (loading main.py is slow); each example gets fresh fakes."""
+    holder, clients = {}, {}
+    for target in ("upload_url", "job_status"):
+        holder[target] = fresh()
+        clients[target] = function_client(target, *holder[target])
+        module = sys.modules["main"]  # this target's own copy of main.py
+        module.adapters = lambda t=target: holder[t][0]
+        module.rate_limiter = lambda t=target: holder[t][1]
+        module.get_settings = lambda t=target: holder[t][0].settings
+
+    def reset(target):
+        holder[target] = fresh()
+        return clients[target]
+
+    return reset
+
+
+def assert_clean(response):
+    event(f"HTTP {response.status_code}")  # --hypothesis-show-statistics: what the fuzz reached
+    text = response.get_data(as_text=True)
+    assert response.status_code < 500, text
+    assert "Traceback" not in text and 'File "' not in text
+    if text:
+        json.loads(text)  # every answer with a body is JSON the widget can read
+
+
+@FUZZ
+@given(body=bodies, content_type=content_types, origin=origins, forwarded=header_text,
+       method=mostly(["POST"] * 6 + ["GET", "OPTIONS"], st.sampled_from(["PUT", "DELETE", "PATCH", "HEAD"])))
+def test_upload_url_never_fails_with_a_5xx(apps, body, content_type, origin, method, forwarded):
+    client = apps("upload_url")
+    headers = {"Content-Type": content_type, "X-Forwarded-For": forwarded}
+    if origin:
+        headers["Origin"] = origin
+    assert_clean(client.open("/", method=method, data=body, headers=headers))
+
+
+@FUZZ
+@given(args=st.dictionaries(mostly(["job_id", "session_id"], st.text(max_size=10)),
+                            mostly(["0" * 32, "1" * 32, "2" * 32, "s1", ""], st.text(max_size=80)), max_size=3),
+       origin=origins, method=mostly(["GET"] * 8 + ["OPTIONS"], st.sampled_from(["POST", "PUT", "DELETE"])))
+def test_job_status_never_fails_with_a_5xx(apps, args, origin, method):
+    client = apps("job_status")
+    headers = {"Origin": origin} if origin else {}
+    assert_clean(client.open("/", method=method, query_string=args, headers=headers))

@@ -1,0 +1,144 @@
+"""The public functions over HTTP (functions-framework test client, in-memory
+adapters): CORS, rate limits with Retry-After, bounded schema-checked bodies."""
+
+import json
+
+import pytest
+
+from settings import Settings
+from tests.fakes_web import FakeAdapters, MemoryRateLimits, function_client
+
+STORE = "http://127.0.0.1:8000"
+PHOTO = {"content_type": "image/jpeg", "size": 2_000_000}
+
+
+@pytest.fixture
+def fakes():
+    return FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1))
+
+
+@pytest.fixture
+def limiter():
+    return MemoryRateLimits()  # its clock stands still unless a test moves it
+
+
+@pytest.fixture
+def upload(fakes, limiter):
+    return function_client("upload_url", fakes, limiter)
+
+
+@pytest.fixture
+def status(fakes, limiter):
+    return function_client("job_status", fakes, limiter)
+
+
+def post(client, body, ip="203.0.113.7", **headers):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers.setdefault("Content-Type", "application/json")
+    return client.post("/", data=data, headers={"X-Forwarded-For": ip, **headers})
+
+
+def test_a_store_origin_gets_a_grant_for_a_server_named_object(upload, fakes):
+    response = post(upload, {**PHOTO, "session_id": "s1"}, Origin=STORE)
+    assert response.status_code == 201
+    assert response.headers["Access-Control-Allow-Origin"] == STORE
+    grant = response.get_json()
+    assert len(grant["job_id"]) == 32 and int(grant["job_id"], 16) >= 0
+    assert f"/uploads/{grant['job_id']}?" in grant["upload_url"]
+    assert grant["headers"] == {"Content-Type": "image/jpeg", "x-goog-content-length-range": "0,2000000"}
+    assert fakes.jobs.get(grant["job_id"]).session_id == "s1"
+
+
+def test_another_origin_is_refused_and_gets_no_cors_headers(upload):
+    response = post(upload, PHOTO, Origin="http://evil.test")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+    preflight = upload.options("/", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 403 and "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_the_store_origin_passes_the_preflight(upload):
+    preflight = upload.options("/", headers={"Origin": STORE, "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == STORE
+    assert "Retry-After" in preflight.headers["Access-Control-Expose-Headers"]
+
+
+def test_a_session_gets_its_burst_then_429_with_retry_after(upload, limiter):
+    # Each request from its own IP, so only the session limit (20/min, burst 10) applies.
+    codes = [post(upload, {**PHOTO, "session_id": "s1"}, ip=f"198.51.100.{i}").status_code for i in range(11)]
+    assert codes == [201] * 10 + [429]
+    refused = post(upload, {**PHOTO, "session_id": "s1"}, ip="198.51.100.99", Origin=STORE)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"
+    assert refused.headers["Access-Control-Allow-Origin"] == STORE  # the page can read the 429
+    assert post(upload, {**PHOTO, "session_id": "s2"}, ip="198.51.100.98").status_code == 201
+    limiter.now += 3.0  # one token back (20 a minute)
+    assert post(upload, {**PHOTO, "session_id": "s1"}, ip="198.51.100.97").status_code == 201
+
+
+def test_an_ip_gets_its_burst_then_429_whatever_the_session(upload, limiter):
+    codes = [post(upload, {**PHOTO, "session_id": f"s{i}"}).status_code for i in range(11)]
+    assert codes == [201] * 10 + [429]
+    assert post(upload, PHOTO).headers["Retry-After"] == "1"
+    limiter.now += 0.6  # 100 a minute: a token every 0.6 s
+    assert post(upload, PHOTO).status_code == 201
+
+
+def test_garbage_counts_against_the_ip_too(upload):
+    codes = [post(upload, b"{not json").status_code for _ in range(11)]
+    assert codes == [400] * 10 + [429]
+
+
+def test_the_left_of_x_forwarded_for_is_the_clients_word_and_not_trusted(upload):
+    codes = [post(upload, PHOTO, ip=f"10.0.0.{i}, 203.0.113.7").status_code for i in range(11)]
+    assert codes[-1] == 429
+
+
+@pytest.mark.parametrize("body, status, reason", [
+    (b"{not json", 400, "malformed_json"),
+    (b"[" * 2000 + b"]" * 2000, 400, "malformed_json"),
+    (json.dumps({**PHOTO, "admin": True}), 400, "bad_request"),
+    (json.dumps({**PHOTO, "size": "2000000"}), 400, "bad_request"),
+    (json.dumps({**PHOTO, "size": True}), 400, "bad_request"),
+    (json.dumps({**PHOTO, "session_id": "x" * 5000}), 413, "body_too_large"),
+    (json.dumps({**PHOTO, "session_id": "../../etc"}), 400, "bad_request"),
+    (json.dumps({**PHOTO, "content_type": "text/plain"}), 400, "unsupported_type"),
+    (json.dumps({**PHOTO, "size": 31 * 1024 * 1024}), 400, "too_large"),
+    (json.dumps([1, 2]), 400, "bad_request"),
+    (b"", 400, "bad_request"),
+])
+def test_bad_bodies_get_a_4xx_reason_and_no_stack_trace(upload, body, status, reason):
+    response = post(upload, body)
+    assert (response.status_code, response.get_json()["error"]) == (status, reason)
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_json_must_be_declared_so_cross_site_forms_cannot_post(upload):
+    response = post(upload, json.dumps(PHOTO), **{"Content-Type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_a_huge_body_is_refused_by_its_declared_length(upload):
+    response = post(upload, b"{" + b" " * 10_000_000 + b"}")
+    assert response.status_code == 413
+
+
+def test_only_post_creates_uploads(upload):
+    assert upload.get("/").status_code == 405
+
+
+def test_status_reveals_nothing_for_unknown_malformed_or_missing_ids(status):
+    answers = [status.get("/", query_string=q) for q in ({"job_id": "0" * 32}, {"job_id": "../jobs"}, {})]
+    assert {(r.status_code, r.get_data(as_text=True)) for r in answers} == {(404, '{"error": "not_found"}')}
+
+
+def test_status_refuses_unknown_parameters(status):
+    assert status.get("/", query_string={"job_id": "0" * 32, "list": "1"}).status_code == 400
+    assert status.get("/", query_string={"job_id": "0" * 32, "session_id": "a b"}).status_code == 400
+
+
+def test_status_of_a_real_job(upload, status):
+    job_id = post(upload, PHOTO).get_json()["job_id"]
+    body = status.get("/", query_string={"job_id": job_id, "session_id": "s1"}).get_json()
+    assert body["state"] == "awaiting_upload" and body["result_url"] is None

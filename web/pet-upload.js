@@ -1,0 +1,243 @@
+// Pet photo upload widget for the store's product page. No dependencies.
+//
+//   import { mount } from "./pet-upload.js";
+//   mount(document.querySelector("#pet-upload"), {
+//     uploadUrlEndpoint: "https://…/upload_url", statusEndpoint: "https://…/job_status",
+//     prewarmEndpoint: null, warmHours: "7-22" });
+//
+// The page holds public endpoints only. The photo goes straight to Cloud Storage
+// through a signed URL; the widget then follows the job until the cut-out is ready.
+
+const ACCEPTED = ["image/jpeg", "image/png", "image/webp"];
+const MAX_BYTES = 30 * 1024 * 1024;
+const WARM_KEY = "petUpload.warmedAt";
+const WARM_EVERY_MS = 10 * 60 * 1000;
+// Poll quickly at first (a warm job takes seconds), then ease off to stay well
+// inside the per-session rate limit during a cold start.
+const POLL_DELAYS_MS = [500, 750, 1000, 1000, 1000, 1500, 1500, 2000, 2000, 3000];
+
+// What a shopper reads for each reason the pipeline gives.
+const MESSAGES = {
+  unsupported_type: "That file type isn't supported. Please choose a JPEG, PNG or WebP photo.",
+  not_an_image: "That file isn't a photo we can use. Please choose a JPEG, PNG or WebP photo.",
+  type_mismatch: "That file isn't the kind of photo its name says. Please choose a JPEG, PNG or WebP photo.",
+  too_large: "That photo is too large. Please choose one under 30 MB.",
+  too_many_pixels: "That photo has too many pixels for us to process. Please choose a smaller one.",
+  empty_file: "That file is empty. Please choose another photo.",
+  truncated_image: "That photo seems to be damaged or incomplete. Please try another one.",
+  corrupt_image: "That photo seems to be damaged. Please try another one.",
+  timed_out: "This is taking longer than it should. Please try again in a minute.",
+  rate_limited: "We're busy right now. Please try again in a moment.",
+  busy: "We're busy right now. Please try again in a moment.",
+  network: "We couldn't reach the upload service. Please check your connection and try again.",
+  upload_failed: "The upload didn't go through. Please try again.",
+  failed: "Something went wrong on our side while cutting out your pet. Please try again.",
+};
+
+export function messageFor(reason) {
+  return MESSAGES[reason] || MESSAGES.failed;
+}
+
+function randomId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function sessionId() {
+  try {
+    let id = sessionStorage.getItem("petUpload.session");
+    if (!id) sessionStorage.setItem("petUpload.session", (id = randomId()));
+    return id;
+  } catch {
+    return randomId(); // storage disabled: a session per page view
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// "7-22": from 07:00 to 21:59 local time. "0-24" is always; "" is never.
+export function inWarmHours(spec, now = new Date()) {
+  const match = /^(\d{1,2})-(\d{1,2})$/.exec(spec || "");
+  if (!match) return false;
+  const [from, to] = [Number(match[1]), Number(match[2])];
+  const hour = now.getHours();
+  return from <= to ? hour >= from && hour < to : hour >= from || hour < to;
+}
+
+class Refused extends Error {
+  constructor(reason, retryAfter = 0) {
+    super(reason);
+    this.reason = reason;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export function mount(root, config) {
+  const options = { outputFormat: "png", timeoutSeconds: 120, ...config };
+  root.classList.add("pet-upload");
+  root.innerHTML = `
+    <label class="pet-upload__drop" tabindex="0">
+      <input class="pet-upload__input" type="file" accept="${ACCEPTED.join(",")}" hidden>
+      <span class="pet-upload__prompt">Drop a photo of your pet here, or <u>choose one</u></span>
+    </label>
+    <div class="pet-upload__images">
+      <figure hidden class="pet-upload__preview-box"><img class="pet-upload__preview" alt="Your photo">
+        <figcaption>Your photo</figcaption></figure>
+      <figure hidden class="pet-upload__result-box"><img class="pet-upload__result" alt="Your pet, cut out">
+        <figcaption>Cut out</figcaption></figure>
+    </div>
+    <progress class="pet-upload__progress" max="100" value="0" hidden></progress>
+    <p class="pet-upload__message" role="status" aria-live="polite"></p>`;
+  const $ = (selector) => root.querySelector(selector);
+  const drop = $(".pet-upload__drop");
+  const input = $(".pet-upload__input");
+  const progress = $(".pet-upload__progress");
+  const message = $(".pet-upload__message");
+  const session = sessionId();
+  let busy = false;
+
+  function show(state, text, reason = "") {
+    root.dataset.state = state;
+    message.dataset.reason = reason;
+    message.textContent = text;
+  }
+  show("idle", "");
+
+  // --- warm the GPU service when a shopper shows intent ---------------------
+  function warm() {
+    if (!options.prewarmEndpoint || !inWarmHours(options.warmHours)) return;
+    try {
+      const last = Number(localStorage.getItem(WARM_KEY) || 0);
+      if (Date.now() - last < WARM_EVERY_MS) return;
+      localStorage.setItem(WARM_KEY, String(Date.now()));
+    } catch {
+      return; // no storage, no way to keep to once per 10 minutes: skip
+    }
+    fetch(options.prewarmEndpoint, { method: "POST", keepalive: true }).catch(() => {});
+  }
+  drop.addEventListener("pointerenter", warm);
+  drop.addEventListener("focus", warm);
+  input.addEventListener("focus", warm);
+
+  // --- pick or drop ---------------------------------------------------------
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+  });
+  input.addEventListener("change", () => input.files[0] && start(input.files[0]));
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("is-over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("is-over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("is-over");
+    if (e.dataTransfer.files[0]) start(e.dataTransfer.files[0]);
+  });
+
+  async function start(file) {
+    if (busy) return;
+    busy = true;
+    $(".pet-upload__result-box").hidden = true;
+    try {
+      await run(file);
+    } catch (error) {
+      const reason = error instanceof Refused ? error.reason : "network";
+      show("error", messageFor(reason), reason);
+      progress.hidden = true;
+    } finally {
+      busy = false;
+      input.value = "";
+    }
+  }
+
+  async function run(file) {
+    // Checked here to spare a round trip; the server checks again, and intake checks the bytes.
+    if (!ACCEPTED.includes(file.type)) throw new Refused("unsupported_type");
+    if (file.size > MAX_BYTES) throw new Refused("too_large");
+    if (file.size === 0) throw new Refused("empty_file");
+    preview(file);
+    show("requesting", "Getting ready to upload…");
+    const grant = await requestUpload(file);
+    show("uploading", "Uploading… 0%");
+    await put(file, grant);
+    show("processing", "Uploaded. Cutting out your pet…");
+    const job = await follow(grant.job_id);
+    $(".pet-upload__result").src = job.result_url;
+    $(".pet-upload__result-box").hidden = false;
+    await $(".pet-upload__result").decode().catch(() => {});
+    show("done", "Here's your pet, ready for printing.");
+  }
+
+  function preview(file) {
+    const img = $(".pet-upload__preview");
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(file);
+    $(".pet-upload__preview-box").hidden = false;
+  }
+
+  // POST to the upload-URL function; a 429 is retried after its Retry-After, twice.
+  async function requestUpload(file) {
+    const body = JSON.stringify({ content_type: file.type, size: file.size, session_id: session,
+                                  output_format: options.outputFormat });
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(options.uploadUrlEndpoint, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body });
+      if (response.status === 201) return response.json();
+      const answer = await response.json().catch(() => ({}));
+      const retryAfter = Number(response.headers.get("Retry-After") || 0);
+      if (response.status === 429 && attempt < 2 && retryAfter <= 10) {
+        show("waiting", `We're busy; trying again in ${retryAfter || 1} s…`, "rate_limited");
+        await sleep((retryAfter || 1) * 1000);
+        continue;
+      }
+      throw new Refused(response.status === 429 ? "rate_limited" : answer.error || "failed", retryAfter);
+    }
+  }
+
+  // PUT straight to Cloud Storage with the signed headers, reporting progress.
+  function put(file, grant) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(grant.method || "PUT", grant.upload_url);
+      for (const [name, value] of Object.entries(grant.headers || {})) xhr.setRequestHeader(name, value);
+      progress.hidden = false;
+      progress.value = 0;
+      xhr.upload.onprogress = (e) => {
+        if (!e.lengthComputable) return;
+        const percent = Math.round((100 * e.loaded) / e.total);
+        progress.value = percent;
+        progress.dataset.seen = `${progress.dataset.seen || ""} ${percent}`.trim();
+        show("uploading", `Uploading… ${percent}%`);
+      };
+      xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve()
+        : reject(new Refused(xhr.status === 429 || xhr.status === 503 ? "busy" : "upload_failed")));
+      xhr.onerror = () => reject(new Refused("network"));
+      xhr.send(file);
+    });
+  }
+
+  async function follow(jobId) {
+    const deadline = Date.now() + options.timeoutSeconds * 1000;
+    const url = new URL(options.statusEndpoint);
+    url.searchParams.set("job_id", jobId);
+    url.searchParams.set("session_id", session);
+    for (let poll = 0; Date.now() < deadline; poll++) {
+      const response = await fetch(url);
+      if (response.status === 429) {
+        await sleep(Number(response.headers.get("Retry-After") || 1) * 1000);
+        continue;
+      }
+      if (!response.ok) throw new Refused(response.status >= 500 ? "busy" : "failed");
+      const job = await response.json();
+      if (job.state === "done") return job;
+      if (job.state === "rejected" || job.state === "failed") {
+        throw new Refused(job.state === "rejected" ? job.reason : "failed");
+      }
+      progress.hidden = true;
+      show("processing", job.state === "processing" ? "Cutting out your pet…" : "Uploaded. Waiting for our studio…");
+      await sleep(POLL_DELAYS_MS[Math.min(poll, POLL_DELAYS_MS.length - 1)]);
+    }
+    throw new Refused("timed_out");
+  }
+
+  return { warm, start, sessionId: session };
+}
