@@ -24,7 +24,8 @@ def test_a_job_survives_the_gpu_service_being_killed_mid_job(stack, shop):
 def test_a_message_that_always_fails_transiently_ends_dead_lettered(stack, shop):
     from google.cloud import firestore
 
-    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": 5000},
+    photo = photo_bytes()
+    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": len(photo)},
                            timeout=30).json()
     job_id = grant["job_id"]
     # Another "instance" holds this job's lease and never lets go: every push is answered 503.
@@ -32,7 +33,7 @@ def test_a_message_that_always_fails_transiently_ends_dead_lettered(stack, shop)
         db = firestore.Client(project=stack.project)
     db.collection("leases").document(job_id).set(
         {"holder": "stuck-instance", "until": datetime.now(timezone.utc) + timedelta(hours=1), "attempt": 1})
-    requests.put(grant["upload_url"], data=photo_bytes(), headers=grant["headers"], timeout=30).raise_for_status()
+    requests.put(grant["upload_url"], data=photo, headers=grant["headers"], timeout=30).raise_for_status()
     status = shop.follow(job_id, timeout=90)
     assert (status["state"], status["reason"]) == ("failed", "dead_letter"), status
     assert "5 delivery attempts" in status["detail"]
