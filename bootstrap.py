@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from adapters.blobs import BlobStore, GcsBlobs
+from adapters.cloud_run import CloudRun
 from adapters.jobs import FirestoreJobs, JobRepository
 from adapters.leases import FirestoreLeases, LeaseStore
 from adapters.messages import PubSubPublisher, Publisher
+from adapters.notify import Notifier, ServiceCaller
+from adapters.ops import OpsStore
 from settings import Settings, get_settings
 
 
@@ -55,3 +58,62 @@ def adapters() -> Adapters:
         leases=FirestoreLeases(db),
         firestore=db,
     )
+
+
+# --- Operations (pre-warm, budget guard, rollback, canary) -------------------
+
+@dataclass
+class Ops:
+    settings: Settings
+    cloud_run: CloudRun
+    store: OpsStore
+    notifier: Notifier
+    caller: ServiceCaller
+
+
+def _cloud_run_client(settings: Settings, kind: str = "Services"):
+    from google.cloud import run_v2
+
+    cls = getattr(run_v2, f"{kind}Client")
+    if not settings.cloud_run_endpoint:
+        return cls()
+    # The local Cloud Run stand-in: plain HTTP, no credentials.
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return cls(transport="rest", credentials=AnonymousCredentials(),
+               client_options=ClientOptions(api_endpoint=settings.cloud_run_endpoint))
+
+
+@lru_cache
+def ops() -> Ops:
+    from google.cloud import firestore
+
+    from adapters.cloud_run import RunV2CloudRun
+    from adapters.notify import HttpCaller, SlackWebhook
+    from adapters.ops import FirestoreOps
+
+    settings = get_settings()
+    db = firestore.Client(project=settings.google_cloud_project)
+    return Ops(
+        settings=settings,
+        cloud_run=RunV2CloudRun(_cloud_run_client(settings), settings.google_cloud_project, settings.region),
+        store=FirestoreOps(db, jobs_collection=settings.jobs_collection,
+                           known_good_collection=settings.known_good_collection),
+        notifier=SlackWebhook(settings.slack_webhook_url),
+        caller=HttpCaller(),
+    )
+
+
+def revision_metrics():
+    """Cloud Monitoring in production; the local Cloud Run router's counts locally."""
+    settings = get_settings()
+    if settings.cloud_run_endpoint:
+        from adapters.metrics import LocalRouterMetrics
+
+        return LocalRouterMetrics(settings.cloud_run_endpoint)
+    from google.cloud import monitoring_v3
+
+    from adapters.metrics import CloudMonitoringMetrics
+
+    return CloudMonitoringMetrics(monitoring_v3.MetricServiceClient(), settings.google_cloud_project)
