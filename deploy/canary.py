@@ -2,7 +2,7 @@
 
 python -m deploy.canary --project P --region R --service S --image IMAGE --tag TAG
     [--steps 10,50,100] [--gate-seconds N] [--max-error-rate 0.05] [--max-p95-seconds 5]
-    [--min-requests 0] [--env KEY=VALUE ...] [--smoke-image FILE]
+    [--min-requests 0] [--max-gate-seconds N] [--env KEY=VALUE ...] [--smoke-image FILE]
 
 1. deploy a new revision with no traffic, under TAG;
 2. smoke-test it through the tag's URL (/ready, then one real segmentation);
@@ -49,6 +49,7 @@ class Options:
     max_error_rate: float = 0.05
     max_p95_seconds: float = 5.0
     min_requests: int = 0
+    max_gate_seconds: float | None = None  # a quiet gate waits for min_requests up to this long (3 gates)
     env: dict[str, str] = field(default_factory=dict)
     smoke_image: bytes = b""
 
@@ -127,9 +128,7 @@ def roll_out(options: Options, *, cloud_run: CloudRun, metrics: RevisionMetrics,
             current = shifted(before, revision, percent, options.tag)
             cloud_run.set_traffic(service, current)
             log(logger, logging.INFO, "traffic shifted", revision=revision, percent=percent, split=_show(current))
-            started = datetime.now(timezone.utc)
-            _watch(cloud_run, service, current, options.gate_seconds, sleep)
-            stats = metrics.stats(service, revision, started, datetime.now(timezone.utc))
+            stats = _gate(options, revision, current, cloud_run=cloud_run, metrics=metrics, sleep=sleep)
             log(logger, logging.INFO, "gate", revision=revision, percent=percent, requests=stats.requests,
                 errors=stats.errors, error_rate=round(stats.error_rate, 4), p95_seconds=stats.p95_seconds)
             if reason := judge(stats, options):
@@ -142,11 +141,27 @@ def roll_out(options: Options, *, cloud_run: CloudRun, metrics: RevisionMetrics,
     return 0
 
 
+def _gate(options: Options, revision: str, split: list[TrafficEntry], *, cloud_run, metrics, sleep) -> RevisionStats:
+    """Wait out the gate; a gate that saw too few requests to judge waits longer, up to the limit."""
+    started = datetime.now(timezone.utc)
+    limit = options.max_gate_seconds if options.max_gate_seconds is not None else 3 * options.gate_seconds
+    waited, step = options.gate_seconds, max(1.0, options.gate_seconds / 4)
+    _watch(cloud_run, options.service, split, options.gate_seconds, sleep)
+    stats = metrics.stats(options.service, revision, started, datetime.now(timezone.utc))
+    while stats.requests < options.min_requests and waited < limit:
+        _watch(cloud_run, options.service, split, step, sleep)
+        waited += step
+        stats = metrics.stats(options.service, revision, started, datetime.now(timezone.utc))
+    return stats
+
+
 def _watch(cloud_run: CloudRun, service: str, expected: list[TrafficEntry], seconds: float, sleep) -> None:
-    """Wait out the gate, stopping early if someone else (an automatic rollback) moved traffic."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        sleep(min(left, max(1.0, min(15.0, seconds / 10))))
+    """Wait out `seconds`, stopping early if someone else (an automatic rollback) moved traffic."""
+    waited, every = 0.0, max(1.0, min(15.0, seconds / 10))
+    while waited < seconds:
+        pause = min(every, seconds - waited)
+        sleep(pause)
+        waited += pause
         if not same_split(cloud_run.traffic(service), expected):
             raise Stop("traffic was changed by someone else during the gate")
 
@@ -177,7 +192,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gate-seconds", type=float, default=300.0)
     parser.add_argument("--max-error-rate", type=float, default=0.05)
     parser.add_argument("--max-p95-seconds", type=float, default=5.0)
-    parser.add_argument("--min-requests", type=int, default=0)
+    parser.add_argument("--min-requests", type=int, default=0, help="requests a gate needs to judge")
+    parser.add_argument("--max-gate-seconds", type=float, help="how long a quiet gate may wait (3 gates)")
     parser.add_argument("--env", action="append", default=[], type=_env, help="KEY=VALUE for the new revision")
     parser.add_argument("--smoke-image", type=Path, help="a photo for the smoke test (default: a synthetic one)")
     return parser.parse_args(argv)
@@ -213,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ops = build_ops(settings)
     options = Options(service=args.service, image=args.image, tag=args.tag, steps=args.steps,
                       gate_seconds=args.gate_seconds, max_error_rate=args.max_error_rate,
-                      max_p95_seconds=args.max_p95_seconds, min_requests=args.min_requests, env=dict(args.env),
+                      max_p95_seconds=args.max_p95_seconds, min_requests=args.min_requests,
+                      max_gate_seconds=args.max_gate_seconds, env=dict(args.env),
                       smoke_image=args.smoke_image.read_bytes() if args.smoke_image else b"")
     return roll_out(options, cloud_run=ops.cloud_run, metrics=revision_metrics(settings), store=ops.store,
                     caller=ops.caller)

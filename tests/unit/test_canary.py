@@ -113,3 +113,18 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exit_:
         canary.parse_args(base + argv)
     assert exit_.value.code == 2
+
+
+def test_a_quiet_gate_waits_for_enough_requests_then_judges(world):
+    cloud_run, store, caller, run = world
+
+    class Trickle(FakeMetrics):
+        def stats(self, service, revision, start, end):
+            self.asked.append(revision)
+            return RevisionStats(len(self.asked) // 2, len(self.asked) // 2, 0.1)  # 0, 1, 1, 2 ... requests
+
+    metrics = Trickle(None)
+    code = canary.roll_out(canary.Options("svc", "img", "c", gate_seconds=0.01, min_requests=2, max_gate_seconds=10),
+                           cloud_run=cloud_run, metrics=metrics, store=store, caller=caller, sleep=lambda s: None)
+    assert code == 1 and len(metrics.asked) == 4
+    assert "error rate 100.0%" in store.kinds("canary_stopped")[0]["reason"]
