@@ -87,13 +87,16 @@ def _cloud_run_client(settings: Settings, kind: str = "Services"):
 
 @lru_cache
 def ops() -> Ops:
+    return build_ops(get_settings())
+
+
+def build_ops(settings: Settings) -> Ops:
     from google.cloud import firestore
 
     from adapters.cloud_run import RunV2CloudRun
     from adapters.notify import HttpCaller, SlackWebhook
     from adapters.ops import FirestoreOps
 
-    settings = get_settings()
     db = firestore.Client(project=settings.google_cloud_project)
     return Ops(
         settings=settings,
@@ -105,9 +108,8 @@ def ops() -> Ops:
     )
 
 
-def revision_metrics():
+def revision_metrics(settings: Settings):
     """Cloud Monitoring in production; the local Cloud Run router's counts locally."""
-    settings = get_settings()
     if settings.cloud_run_endpoint:
         from adapters.metrics import LocalRouterMetrics
 

@@ -127,8 +127,10 @@ def budget_guard(cloud_event):
         logs.log(logger, logging.ERROR, "malformed budget notification acknowledged", error=str(exc)[:500])
         return
     o = ops()
-    outcome = budget_guard_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier, settings=o.settings)
-    logs.log(logger, logging.INFO, "budget notification", outcome=outcome, budget_id=note.budget_id, fraction=note.fraction)
+    outcome = budget_guard_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier,
+                                     settings=o.settings)
+    logs.log(logger, logging.INFO, "budget notification", outcome=outcome, budget_id=note.budget_id,
+             fraction=note.fraction)
 
 
 @functions_framework.http

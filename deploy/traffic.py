@@ -25,7 +25,8 @@ def shifted(before: list[TrafficEntry], revision: str, percent: int, tag: str) -
     total = sum(e.percent for e in served) or 1
     shares = [e.percent * (100 - percent) / total for e in served]
     floors = [int(s) for s in shares]
-    for i in sorted(range(len(served)), key=lambda i: shares[i] - floors[i], reverse=True)[:100 - percent - sum(floors)]:
+    by_remainder = sorted(range(len(served)), key=lambda i: shares[i] - floors[i], reverse=True)
+    for i in by_remainder[:100 - percent - sum(floors)]:
         floors[i] += 1
     out = [TrafficEntry(e.revision, f, e.tag) for e, f in zip(served, floors) if f or e.tag]
     out += [e for e in before if not e.percent and e.tag]  # other tags keep their URLs

@@ -30,8 +30,9 @@ class Condition:
     def from_topology(cls, topology: dict, name: str, **overrides) -> "Condition":
         """The declared policy; tests override the window to seconds."""
         policy = topology["alerts"][name]
-        return cls(policy_name=name, condition_name=policy["condition"], max_error_rate=policy["max_error_rate"],
-                   window_seconds=policy["duration_seconds"], **overrides)
+        declared = dict(policy_name=name, condition_name=policy["condition"], max_error_rate=policy["max_error_rate"],
+                        window_seconds=policy["duration_seconds"])
+        return cls(**{**declared, **overrides})
 
 
 @dataclass
@@ -99,7 +100,8 @@ class AlertPolicy:
         rows = requests.get(self.stats_url, params={"seconds": self.condition.window_seconds}, timeout=10).json()
         changed = []
         for revision, row in rows["revisions"].items():
-            firing = row["requests"] >= self.condition.min_requests and row["error_rate"] > self.condition.max_error_rate
+            condition = self.condition
+            firing = row["requests"] >= condition.min_requests and row["error_rate"] > condition.max_error_rate
             if firing and revision not in self.open:
                 incident = Incident(f"0.{uuid.uuid4().hex[:12]}", revision, time.time(), row["error_rate"])
                 self.open[revision] = incident

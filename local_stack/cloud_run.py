@@ -108,7 +108,8 @@ class LocalCloudRun:
         self.split = Split([])
         self.service = run_v2.Service(
             name=f"{self.parent}/services/{service}", uid=uuid.uuid4().hex, generation=0, uri=router_url,
-            urls=[router_url], template=run_v2.RevisionTemplate(containers=[run_v2.Container(image="local/gpu-service")]),
+            urls=[router_url],
+            template=run_v2.RevisionTemplate(containers=[run_v2.Container(image="local/gpu-service")]),
             traffic=[run_v2.TrafficTarget(type_=LATEST_TYPE, percent=100)],
             scaling=run_v2.ServiceScaling(min_instance_count=0, max_instance_count=3))
 

@@ -28,7 +28,7 @@ from local_stack.alerts import AlertPolicy, Condition
 from local_stack.stack import ROOT, Stack
 from tests.integration.webhook_recorder import Recorder
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about a minute and a half in all
 TOKEN = "drill-" + uuid.uuid4().hex
 BAD_ENV = "RESULTS_BUCKET=pet-results-typo"
 
@@ -138,6 +138,7 @@ def test_rollback_drill(stack):
     policy = AlertPolicy(stack.url("cloud_run") + "/_local/stats", f"{stack.url('rollback')}/?auth_token={TOKEN}",
                          condition, project=stack.project, region="us-central1", service="pet-cutout-gpu").start()
     try:
+        deployed_at = time.time()
         deploy = canary(stack, "drill", "--env", BAD_ENV, gate=60, background=True)
         deadline = time.monotonic() + 90
         while not policy.history and time.monotonic() < deadline:
@@ -153,8 +154,9 @@ def test_rollback_drill(stack):
     finally:
         policy.stop()
     seconds = restored_at - incident.started_at
-    print(f"\nrollback drill: alert -> traffic restored to {good} in {seconds:.2f}s "
-          f"(webhook answered {incident.deliveries[0]})")
+    print(f"\nrollback drill: canary started -> alert {incident.started_at - deployed_at:.1f}s "
+          f"(deploy, smoke test, 10% of traffic, {condition.window_seconds:.0f}s window); "
+          f"alert -> traffic restored to {good} in {seconds:.2f}s (webhook answered {incident.deliveries[0]})")
     assert incident.deliveries[0] == 200 and seconds < 10
     assert deploy.returncode == 1 and "changed by someone else" in output  # the canary stood down, untouched
     assert serving(stack) == {good: 100}

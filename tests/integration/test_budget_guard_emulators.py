@@ -1,7 +1,6 @@
 """Budget notifications in Cloud Billing's format, through Pub/Sub to the budget
 guard function, on the Firestore emulator, acting on the local Cloud Run."""
 
-import base64
 import json
 import time
 from datetime import datetime, timezone

@@ -1,7 +1,6 @@
 """The local Cloud Run, driven by the real google-cloud-run client through adapters/cloud_run.py."""
 
 import os
-import subprocess
 import sys
 import time
 
