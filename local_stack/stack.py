@@ -162,8 +162,8 @@ class Stack:
             self._add(Child("gpu", [sys.executable, "-m", "local_stack.cloud_run", "--project", self.project,
                                     "--region", env.get("REGION", "us-central1"),
                                     "--service", self.topology["services"]["gpu"]["name"],
-                                    "--admin-port", str(self.ports["cloud_run"]), "--router-port", str(self.ports["gpu"]),
-                                    "--logs", str(logs)],
+                                    "--admin-port", str(self.ports["cloud_run"]),
+                                    "--router-port", str(self.ports["gpu"]), "--logs", str(logs)],
                             env, logs / "cloud-run.log", ready_url=self.url("cloud_run") + "/_local/ready"))
         else:
             self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
