@@ -98,3 +98,52 @@ def test_one_warning_one_emergency_one_exit(stack):
     report = requests.get(stack.url("cost_report"), timeout=10).json()
     assert report["spend"] == 10.0 and report["interval_start"].startswith("2026-12-01")
     assert report["images_processed"] == 2 and report["cost_per_1000_images"] == 5000.0
+
+
+def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack):
+    from dataclasses import dataclass
+
+    with stack.client_env():
+        from bootstrap import build_ops
+        from functions import prewarm
+        from settings import Settings
+
+        @dataclass(frozen=True)
+        class Window:  # the shape scheduler/windows.py exports
+            name: str
+            min_instances: int
+            max_instances: int
+            warmup: bool
+
+        @dataclass(frozen=True)
+        class Decision:
+            window: Window
+            min_instances: int
+            max_instances: int
+            warmup: bool
+            reason: str
+
+        asked = []
+
+        def peak(now, **inputs):
+            asked.append(inputs)
+            return Decision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
+
+        settings = Settings()
+        ops = build_ops(settings)
+        now = datetime.now(timezone.utc)
+        tick = lambda: prewarm.handle(now, store=ops.store, cloud_run=ops.cloud_run, caller=ops.caller,  # noqa: E731
+                                      settings=settings, decide=peak)
+        summary = tick()
+        assert summary["warmup"] == "ok" and summary["scaling_changed"]
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(1, 4)
+        assert ops.store.warmups_since(now) == 1
+        # The jobs written by the previous test: the newest finished one is what the policy sees.
+        assert asked[0]["last_job_finished_at"] == datetime(2026, 12, 3, tzinfo=timezone.utc)
+
+        ops.store.enter_emergency("drill", datetime(2030, 1, 1, tzinfo=timezone.utc), saved_min_instances=1,
+                                  saved_max_instances=4)
+        summary = tick()
+        assert summary["emergency"] and summary["warmup"] == "skipped"
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)
+        assert asked[1]["emergency"] is True and asked[1]["warmups_last_hour"] == 1
