@@ -7,7 +7,7 @@ the first request, not on import, and reuses them afterwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from adapters.blobs import BlobStore, GcsBlobs
 from adapters.cloud_run import CloudRun
@@ -62,13 +62,41 @@ def adapters() -> Adapters:
 
 # --- Operations (pre-warm, budget guard, rollback, canary) -------------------
 
-@dataclass
 class Ops:
-    settings: Settings
-    cloud_run: CloudRun
-    store: OpsStore
-    notifier: Notifier
-    caller: ServiceCaller
+    """The operations functions' adapters, each built on first use (cost_report never
+    needs a Cloud Run client, and so never needs its credentials)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def cloud_run(self) -> CloudRun:
+        from adapters.cloud_run import RunV2CloudRun
+
+        return RunV2CloudRun(_cloud_run_client(self.settings), self.settings.google_cloud_project,
+                             self.settings.region)
+
+    @cached_property
+    def store(self) -> OpsStore:
+        from google.cloud import firestore
+
+        from adapters.ops import FirestoreOps
+
+        return FirestoreOps(firestore.Client(project=self.settings.google_cloud_project),
+                            jobs_collection=self.settings.jobs_collection,
+                            known_good_collection=self.settings.known_good_collection)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from adapters.notify import SlackWebhook
+
+        return SlackWebhook(self.settings.slack_webhook_url)
+
+    @cached_property
+    def caller(self) -> ServiceCaller:
+        from adapters.notify import HttpCaller
+
+        return HttpCaller()
 
 
 def _cloud_run_client(settings: Settings, kind: str = "Services"):
@@ -87,25 +115,7 @@ def _cloud_run_client(settings: Settings, kind: str = "Services"):
 
 @lru_cache
 def ops() -> Ops:
-    return build_ops(get_settings())
-
-
-def build_ops(settings: Settings) -> Ops:
-    from google.cloud import firestore
-
-    from adapters.cloud_run import RunV2CloudRun
-    from adapters.notify import HttpCaller, SlackWebhook
-    from adapters.ops import FirestoreOps
-
-    db = firestore.Client(project=settings.google_cloud_project)
-    return Ops(
-        settings=settings,
-        cloud_run=RunV2CloudRun(_cloud_run_client(settings), settings.google_cloud_project, settings.region),
-        store=FirestoreOps(db, jobs_collection=settings.jobs_collection,
-                           known_good_collection=settings.known_good_collection),
-        notifier=SlackWebhook(settings.slack_webhook_url),
-        caller=HttpCaller(),
-    )
+    return Ops(get_settings())
 
 
 def revision_metrics(settings: Settings):

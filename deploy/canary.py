@@ -221,12 +221,12 @@ def _env(value: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from bootstrap import build_ops, revision_metrics
+    from bootstrap import Ops, revision_metrics
     from settings import Settings
 
     settings = Settings(google_cloud_project=args.project, region=args.region, gpu_service=args.service)
     logs.setup(settings.log_level)
-    ops = build_ops(settings)
+    ops = Ops(settings)
     options = Options(service=args.service, image=args.image, tag=args.tag, steps=args.steps,
                       gate_seconds=args.gate_seconds, max_error_rate=args.max_error_rate,
                       max_p95_seconds=args.max_p95_seconds, min_requests=args.min_requests,

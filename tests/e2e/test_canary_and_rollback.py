@@ -75,13 +75,13 @@ def stack(tmp_path_factory):
             from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage
 
-            from bootstrap import build_ops
+            from bootstrap import Ops
             from settings import Settings
 
             blob = storage.Client(project=running.project, credentials=AnonymousCredentials()) \
                 .bucket(running.env["UPLOADS_BUCKET"]).blob("uploads/drill.jpg")
             blob.upload_from_string(smoke_image(), content_type="image/jpeg")
-            running.ops = build_ops(Settings())
+            running.ops = Ops(Settings())
             running.slack = slack
             running.shoppers = Shoppers(running.url("gpu"), running.env["UPLOADS_BUCKET"], blob.generation)
             running.shoppers.start()

@@ -50,11 +50,11 @@ def test_one_warning_one_emergency_one_exit(stack):
         from google.cloud import firestore, pubsub_v1
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        from bootstrap import build_ops
+        from bootstrap import Ops
         from settings import Settings
 
         settings = Settings()
-        ops = build_ops(settings)
+        ops = Ops(settings)
         db = firestore.Client(project=stack.project)
         publisher = pubsub_v1.PublisherClient()
         topic = publisher.topic_path(stack.project, "billing-alerts")
@@ -104,7 +104,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
     from dataclasses import dataclass
 
     with stack.client_env():
-        from bootstrap import build_ops
+        from bootstrap import Ops
         from functions import prewarm
         from settings import Settings
 
@@ -130,7 +130,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
             return Decision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
 
         settings = Settings()
-        ops = build_ops(settings)
+        ops = Ops(settings)
         now = datetime.now(timezone.utc)
         tick = lambda: prewarm.handle(now, store=ops.store, cloud_run=ops.cloud_run, caller=ops.caller,  # noqa: E731
                                       settings=settings, decide=peak)
