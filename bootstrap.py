@@ -7,12 +7,15 @@ the first request, not on import, and reuses them afterwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from adapters.blobs import BlobStore, GcsBlobs
+from adapters.cloud_run import CloudRun
 from adapters.jobs import FirestoreJobs, JobRepository
 from adapters.leases import FirestoreLeases, LeaseStore
 from adapters.messages import PubSubPublisher, Publisher
+from adapters.notify import Notifier, ServiceCaller
+from adapters.ops import OpsStore
 from settings import Settings, get_settings
 
 
@@ -64,3 +67,74 @@ def rate_limiter():
 
     a = adapters()
     return FirestoreRateLimits(a.firestore, a.settings.rate_limits_collection)
+
+
+# --- Operations (pre-warm, budget guard, rollback, canary) -------------------
+
+class Ops:
+    """The operations functions' adapters, each built on first use (cost_report never
+    needs a Cloud Run client, and so never needs its credentials)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def cloud_run(self) -> CloudRun:
+        from adapters.cloud_run import RunV2CloudRun
+
+        return RunV2CloudRun(_cloud_run_client(self.settings), self.settings.google_cloud_project,
+                             self.settings.region)
+
+    @cached_property
+    def store(self) -> OpsStore:
+        from google.cloud import firestore
+
+        from adapters.ops import FirestoreOps
+
+        return FirestoreOps(firestore.Client(project=self.settings.google_cloud_project),
+                            jobs_collection=self.settings.jobs_collection,
+                            known_good_collection=self.settings.known_good_collection)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from adapters.notify import SlackWebhook
+
+        return SlackWebhook(self.settings.slack_webhook_url)
+
+    @cached_property
+    def caller(self) -> ServiceCaller:
+        from adapters.notify import HttpCaller
+
+        return HttpCaller()
+
+
+def _cloud_run_client(settings: Settings, kind: str = "Services"):
+    from google.cloud import run_v2
+
+    cls = getattr(run_v2, f"{kind}Client")
+    if not settings.cloud_run_endpoint:
+        return cls()
+    # The local Cloud Run stand-in: plain HTTP, no credentials.
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return cls(transport="rest", credentials=AnonymousCredentials(),
+               client_options=ClientOptions(api_endpoint=settings.cloud_run_endpoint))
+
+
+@lru_cache
+def ops() -> Ops:
+    return Ops(get_settings())
+
+
+def revision_metrics(settings: Settings):
+    """Cloud Monitoring in production; the local Cloud Run router's counts locally."""
+    if settings.cloud_run_endpoint:
+        from adapters.metrics import LocalRouterMetrics
+
+        return LocalRouterMetrics(settings.cloud_run_endpoint)
+    from google.cloud import monitoring_v3
+
+    from adapters.metrics import CloudMonitoringMetrics
+
+    return CloudMonitoringMetrics(monitoring_v3.MetricServiceClient(), settings.google_cloud_project)

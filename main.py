@@ -7,6 +7,7 @@ error raises, so Pub/Sub retries with backoff and finally dead-letters.
 """
 
 import logging
+from datetime import datetime, timezone
 
 import functions_framework
 from pydantic import ValidationError
@@ -14,12 +15,16 @@ from pydantic import ValidationError
 from adapters import logs
 from adapters.rate_limits import RateLimitUnavailable
 from bootstrap import adapters, rate_limiter
+from bootstrap import adapters, ops
 from domain.uploads import Rejected
+from events.ops import BudgetNotification
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest
 from functions import dead_letter as dead_letter_fn
 from functions import http, intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
 from functions import upload_url as upload_url_fn
 from functions.rate_limit import Limit
+from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
+from functions import prewarm as prewarm_fn, rollback as rollback_fn
 from settings import get_settings
 
 logs.setup(get_settings().log_level)
@@ -146,3 +151,48 @@ def dead_letter(cloud_event):
     if (envelope := _envelope(cloud_event)) is None:
         return
     dead_letter_fn.handle(envelope.message, jobs=adapters().jobs)
+
+
+@functions_framework.http
+def prewarm(request):
+    o = ops()
+    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=o.store, cloud_run=o.cloud_run, caller=o.caller,
+                                settings=o.settings)
+    return http.ok(summary)
+
+
+@functions_framework.cloud_event
+def budget_guard(cloud_event):
+    if (envelope := _envelope(cloud_event)) is None:
+        return
+    try:
+        note = BudgetNotification.from_message(envelope.message)
+    except (ValidationError, ValueError) as exc:
+        logs.log(logger, logging.ERROR, "malformed budget notification acknowledged", error=str(exc)[:500])
+        return
+    o = ops()
+    outcome = budget_guard_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier,
+                                     settings=o.settings)
+    logs.log(logger, logging.INFO, "budget notification", outcome=outcome, budget_id=note.budget_id,
+             fraction=note.fraction)
+
+
+@functions_framework.http
+def rollback(request):
+    if (refused := rollback_fn.authenticate(request.headers, request.args, get_settings())) is not None:
+        logs.log(logger, logging.WARNING, "rollback webhook refused", status=refused, remote=request.remote_addr)
+        return http.error(refused, "unauthorized" if refused == 401 else "forbidden",
+                          headers={"WWW-Authenticate": 'Basic realm="rollback"'} if refused == 401 else None)
+    try:
+        note = rollback_fn.parse(request.get_data(cache=False)[: rollback_fn.MAX_BODY_BYTES + 1])
+    except (ValueError, ValidationError) as exc:
+        return http.error(400, "bad_request", str(exc).splitlines()[0][:200])
+    o = ops()
+    answer = rollback_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier, settings=o.settings,
+                                now=datetime.now(timezone.utc))
+    return http.ok(answer.body(), answer.status)
+
+
+@functions_framework.http
+def cost_report(request):
+    return http.ok(cost_report_fn.handle(store=ops().store))

@@ -56,11 +56,27 @@ class Settings(BaseSettings):
     cloud_run_endpoint: str = ""  # empty: the real API; set locally to the stand-in
     gpu_service_url: str = "http://127.0.0.1:8080"
 
+    # Operations: rollback webhook, announcements, known-good revisions.
+    # Secrets come only from the environment; in production the function maps
+    # them from Secret Manager (`--set-secrets=ROLLBACK_WEBHOOK_TOKEN=...:latest`).
+    # With no credential configured the rollback webhook refuses every call.
+    rollback_webhook_token: str = ""
+    rollback_webhook_user: str = ""
+    rollback_webhook_password: str = ""
+    slack_webhook_url: str = ""
+    rollback_policies: str = "gpu-error-rate"  # alert policy display names that trigger a rollback
+    rollback_window_seconds: int = 30 * 60  # at most one automatic rollback per service per window
+    known_good_collection: str = "known_good"
+
     log_level: str = "INFO"
 
     @property
     def allowed_origins(self) -> list[str]:
         return [o.strip() for o in self.store_origins.split(",") if o.strip()]
+
+    @property
+    def rollback_policy_names(self) -> set[str]:
+        return {p.strip() for p in self.rollback_policies.split(",") if p.strip()}
 
 
 @lru_cache

@@ -82,3 +82,6 @@ async def segment(request: Request):
         return Response(status_code=503, headers={"Retry-After": "10"})
     return Response(status_code=204)
 
+
+from gpu_service.smoke import router as smoke_router  # noqa: E402  (POST /segment, for canary smoke tests)
+app.include_router(smoke_router)

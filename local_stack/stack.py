@@ -83,7 +83,7 @@ class Stack:
     """The local pipeline. Use as a context manager: every child is stopped on exit."""
 
     def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
-                 functions: list[str] | None = None):
+                 functions: list[str] | None = None, cloud_run: bool = False):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = dict(env or {})
         # Marks every child (and its children) so a check can find any left behind.
@@ -94,6 +94,11 @@ class Stack:
         self.project = self.topology["project"]
         self.function_names = functions or [f for f in function_targets() if f in self.topology["functions"]]
         self.ports = {name: free_port() for name in ["pubsub", "firestore", "gcs", "gpu", *self.function_names]}
+        # Opt-in: the GPU service behind a local Cloud Run (Admin API + router on the "gpu" port),
+        # one process per revision, instead of one plain GPU service process.
+        self.cloud_run = cloud_run
+        if cloud_run:
+            self.ports["cloud_run"] = free_port()
         self.ports.update(store=store_port, gcs_front=free_port())
 
     def _storefront_env(self) -> int:
@@ -134,6 +139,7 @@ class Stack:
             "UPLOADS_BUCKET": self.topology["buckets"]["uploads"]["name"],
             "RESULTS_BUCKET": self.topology["buckets"]["results"]["name"],
             "GPU_SERVICE_URL": self.url("gpu"),
+            **({"CLOUD_RUN_ENDPOINT": self.url("cloud_run")} if self.cloud_run else {}),
         }
 
     def _child_env(self) -> dict[str, str]:
@@ -201,9 +207,17 @@ class Stack:
                                       "--config", json.dumps(self.store_config())],
                             env, logs / "store.log", ready_url=self.url("store") + "/config.json"))
             self.children["store"].start()
-        self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
-                                "--port", str(self.ports["gpu"]), "--no-access-log"],
-                        env, logs / "gpu.log", ready_url=self.url("gpu") + "/ready"))
+        if self.cloud_run:
+            self._add(Child("gpu", [sys.executable, "-m", "local_stack.cloud_run", "--project", self.project,
+                                    "--region", env.get("REGION", "us-central1"),
+                                    "--service", self.topology["services"]["gpu"]["name"],
+                                    "--admin-port", str(self.ports["cloud_run"]),
+                                    "--router-port", str(self.ports["gpu"]), "--logs", str(logs)],
+                            env, logs / "cloud-run.log", ready_url=self.url("cloud_run") + "/_local/ready"))
+        else:
+            self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
+                                    "--port", str(self.ports["gpu"]), "--no-access-log"],
+                            env, logs / "gpu.log", ready_url=self.url("gpu") + "/ready"))
         self.children["gpu"].start()
         for name in [*self.function_names, "gpu", "gcs_front", "store"]:
             if name in self.children:

@@ -1,0 +1,69 @@
+"""Outbound HTTP of the operations functions: announcements and calls to our own service.
+
+Announcements go to a Slack-compatible incoming webhook (`{"text": ...}`); one
+that cannot be delivered is logged, never allowed to undo the action it reports.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+
+from adapters.logs import log
+
+logger = logging.getLogger(__name__)
+
+
+class Notifier(abc.ABC):
+    @abc.abstractmethod
+    def announce(self, text: str) -> bool:
+        """Post `text`; False when it could not be delivered (already logged)."""
+
+
+class SlackWebhook(Notifier):
+    def __init__(self, url: str, session=None, timeout: float = 10.0):
+        import requests
+
+        self._url = url
+        self._session = session or requests.Session()
+        self._timeout = timeout
+
+    def announce(self, text: str) -> bool:
+        log(logger, logging.INFO, "announce", text=text)
+        if not self._url:
+            return False
+        try:
+            response = self._session.post(self._url, json={"text": text}, timeout=self._timeout)
+            response.raise_for_status()
+        except Exception as exc:  # noqa: BLE001 - any failure to announce is only logged
+            log(logger, logging.ERROR, "announcement not delivered", error=str(exc)[:300])
+            return False
+        return True
+
+
+class ServiceCaller(abc.ABC):
+    @abc.abstractmethod
+    def call(self, method: str, url: str, *, data: bytes | None = None, headers: dict | None = None,
+             timeout: float = 60.0) -> tuple[int, bytes]:
+        """(status, body); raises on a connection failure."""
+
+
+class HttpCaller(ServiceCaller):
+    """Calls a Cloud Run URL; https ones (production, private services) carry an ID token."""
+
+    def __init__(self, session=None):
+        import requests
+
+        self._session = session or requests.Session()
+
+    def call(self, method, url, *, data=None, headers=None, timeout=60.0):
+        headers = dict(headers or {})
+        if url.startswith("https://"):
+            import google.auth.transport.requests
+            from google.oauth2 import id_token
+
+            audience = "/".join(url.split("/", 3)[:3])
+            token = id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
+            headers["Authorization"] = f"Bearer {token}"
+        response = self._session.request(method, url, data=data, headers=headers, timeout=timeout)
+        return response.status_code, response.content

@@ -1,0 +1,207 @@
+"""What the operations functions remember: actions taken (once each), the
+known-good revision, spend, emergency cost mode and warm-ups. Firestore adapter.
+
+Every "do this once" goes through `claim` (create-if-absent), every state flip
+through a transaction, so concurrent or repeated deliveries act at most once.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime, timedelta, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OpsStore(abc.ABC):
+    @abc.abstractmethod
+    def claim(self, key: str, **fields) -> bool:
+        """Record that `key` is being acted on; False when it already was."""
+
+    @abc.abstractmethod
+    def release(self, key: str) -> None:
+        """Forget a claim whose action failed, so a retry can act."""
+
+    @abc.abstractmethod
+    def record(self, kind: str, **fields) -> None:
+        """Append to the operations log (every action, and every refusal worth reading)."""
+
+    @abc.abstractmethod
+    def known_good(self, service: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_known_good(self, service: str, revision: str, **fields) -> None: ...
+
+    @abc.abstractmethod
+    def take_rollback_slot(self, service: str, window: timedelta, now: datetime) -> bool:
+        """At most one rollback per service per window: False when one happened within it."""
+
+    @abc.abstractmethod
+    def release_rollback_slot(self, service: str, taken_at: datetime) -> None:
+        """Give back a slot whose rollback failed."""
+
+    @abc.abstractmethod
+    def note_interval(self, budget_id: str, interval: datetime) -> bool:
+        """Remember the newest billing interval seen; False when `interval` is older (a stale message)."""
+
+    @abc.abstractmethod
+    def record_spend(self, budget_id: str, interval: datetime, **fields) -> None: ...
+
+    @abc.abstractmethod
+    def latest_spend(self) -> dict | None: ...
+
+    @abc.abstractmethod
+    def emergency(self) -> dict | None:
+        """The emergency cost mode record while it is on, else None."""
+
+    @abc.abstractmethod
+    def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool: ...
+
+    @abc.abstractmethod
+    def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
+        """Leave it when `interval` is newer than the one that entered it; returns that record."""
+
+    @abc.abstractmethod
+    def record_warmup(self, at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def warmups_since(self, since: datetime) -> int: ...
+
+    @abc.abstractmethod
+    def last_job_finished_at(self) -> datetime | None: ...
+
+    @abc.abstractmethod
+    def jobs_done_since(self, since: datetime) -> int: ...
+
+
+class FirestoreOps(OpsStore):
+    def __init__(self, client, *, jobs_collection: str = "jobs", known_good_collection: str = "known_good",
+                 prefix: str = "ops_"):
+        self._db = client
+        self._jobs = client.collection(jobs_collection)
+        self._known_good = client.collection(known_good_collection)
+        self._actions = client.collection(prefix + "actions")
+        self._log = client.collection(prefix + "log")
+        self._state = client.collection(prefix + "state")
+        self._spend = client.collection(prefix + "spend")
+        self._warmups = client.collection(prefix + "warmups")
+
+    @staticmethod
+    def _id(key: str) -> str:
+        return key.replace("/", "_")
+
+    def claim(self, key: str, **fields) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            self._actions.document(self._id(key)).create({"key": key, "at": utcnow(), **fields})
+        except exceptions.AlreadyExists:
+            return False
+        return True
+
+    def release(self, key: str) -> None:
+        self._actions.document(self._id(key)).delete()
+
+    def record(self, kind: str, **fields) -> None:
+        self._log.add({"kind": kind, "at": utcnow(), **fields})
+
+    def known_good(self, service: str) -> str | None:
+        snap = self._known_good.document(service).get()
+        return snap.get("revision") if snap.exists else None
+
+    def set_known_good(self, service: str, revision: str, **fields) -> None:
+        self._known_good.document(service).set({"service": service, "revision": revision, "at": utcnow(), **fields})
+
+    def _transact(self, ref, change):
+        """Run change(current dict) -> (new dict | None, result) in a transaction."""
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def run(transaction):
+            snap = ref.get(transaction=transaction)
+            new, result = change(snap.to_dict() if snap.exists else {})
+            if new is not None:
+                transaction.set(ref, new)
+            return result
+
+        return run(self._db.transaction())
+
+    def take_rollback_slot(self, service: str, window: timedelta, now: datetime) -> bool:
+        def change(doc):
+            last = doc.get("last_rollback_at")
+            if last and now - last < window:
+                return None, False
+            return {**doc, "last_rollback_at": now}, True
+
+        return self._transact(self._state.document(f"rollback-{service}"), change)
+
+    def release_rollback_slot(self, service: str, taken_at: datetime) -> None:
+        def change(doc):
+            return ({**doc, "last_rollback_at": None} if doc.get("last_rollback_at") == taken_at else None), None
+
+        self._transact(self._state.document(f"rollback-{service}"), change)
+
+    def note_interval(self, budget_id: str, interval: datetime) -> bool:
+        def change(doc):
+            newest = doc.get("interval")
+            if newest and interval < newest:
+                return None, False
+            return ({"interval": interval} if newest != interval else None), True
+
+        return self._transact(self._state.document(self._id(f"budget-{budget_id}")), change)
+
+    def record_spend(self, budget_id: str, interval: datetime, **fields) -> None:
+        doc = self._spend.document(self._id(f"{budget_id}-{interval.isoformat()}"))
+        doc.set({"budget_id": budget_id, "interval_start": interval, "updated_at": utcnow(), **fields})
+
+    def latest_spend(self) -> dict | None:
+        from google.cloud import firestore
+
+        query = self._spend.order_by("interval_start", direction=firestore.Query.DESCENDING).limit(1)
+        return next((snap.to_dict() for snap in query.stream()), None)
+
+    def emergency(self) -> dict | None:
+        snap = self._state.document("emergency").get()
+        return snap.to_dict() if snap.exists and snap.get("active") else None
+
+    def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
+        def change(doc):
+            if doc.get("active") or (doc.get("interval") and doc["interval"] > interval):
+                return None, False
+            return {"active": True, "budget_id": budget_id, "interval": interval, "entered_at": utcnow(),
+                    **saved}, True
+
+        return self._transact(self._state.document("emergency"), change)
+
+    def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
+        def change(doc):
+            if not doc.get("active") or doc.get("budget_id") != budget_id or interval <= doc["interval"]:
+                return None, None
+            return {**doc, "active": False, "interval": interval, "left_at": utcnow()}, doc
+
+        return self._transact(self._state.document("emergency"), change)
+
+    def record_warmup(self, at: datetime) -> None:
+        self._warmups.add({"at": at})
+
+    def warmups_since(self, since: datetime) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._warmups.where(filter=FieldFilter("at", ">=", since)).count()
+        return int(query.get()[0][0].value)
+
+    def last_job_finished_at(self) -> datetime | None:
+        from google.cloud import firestore
+
+        query = self._jobs.order_by("timestamps.done", direction=firestore.Query.DESCENDING).limit(1)
+        for snap in query.stream():
+            return snap.get("timestamps.done")
+        return None
+
+    def jobs_done_since(self, since: datetime) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._jobs.where(filter=FieldFilter("timestamps.done", ">=", since)).count()
+        return int(query.get()[0][0].value)

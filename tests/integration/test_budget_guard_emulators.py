@@ -1,0 +1,149 @@
+"""Budget notifications in Cloud Billing's format, through Pub/Sub to the budget
+guard function, on the Firestore emulator, acting on the local Cloud Run."""
+
+import json
+import time
+from datetime import datetime, timezone
+
+import pytest
+import requests
+
+from adapters.cloud_run import Scaling
+from local_stack.stack import Stack
+from tests.integration.webhook_recorder import Recorder
+
+pytestmark = pytest.mark.integration
+NOVEMBER, DECEMBER = "2026-11-01T07:00:00Z", "2026-12-01T08:00:00Z"
+ATTRIBUTES = {"billingAccountId": "01D4EE-079462-DFD6EC", "budgetId": "de72f49d-779b-4945-a127-4d6ce8def0bb",
+              "schemaVersion": "1.0"}
+
+
+def notification(cost, interval, threshold=None):
+    data = {"budgetDisplayName": "pet-cutout daily", "costAmount": cost, "costIntervalStart": interval,
+            "budgetAmount": 100.0, "budgetAmountType": "SPECIFIED_AMOUNT", "currencyCode": "USD"}
+    if threshold is not None:
+        data["alertThresholdExceeded"] = threshold
+    return json.dumps(data).encode()
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    slack = Recorder()
+    with Stack(tmp_path_factory.mktemp("budget"), env={"SLACK_WEBHOOK_URL": slack.url},
+               functions=["budget_guard", "cost_report"], cloud_run=True) as running:
+        running.slack = slack
+        yield running
+    slack.close()
+
+
+def test_one_warning_one_emergency_one_exit(stack):
+    with stack.client_env():
+        from google.cloud import firestore, pubsub_v1
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from bootstrap import Ops
+        from settings import Settings
+
+        settings = Settings()
+        ops = Ops(settings)
+        db = firestore.Client(project=stack.project)
+        publisher = pubsub_v1.PublisherClient()
+        topic = publisher.topic_path(stack.project, "billing-alerts")
+
+        def log_count(kind):
+            return len(list(db.collection("ops_log").where(filter=FieldFilter("kind", "==", kind)).stream()))
+
+        def spend_cost():
+            return (ops.store.latest_spend() or {}).get("cost")
+
+        ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 5))
+        publish = lambda data: publisher.publish(topic, data, **ATTRIBUTES).result(30)  # noqa: E731
+        publish(b"{not json")  # malformed: acknowledged, never retried into the dead-letter topic
+        publish(notification(50.0, NOVEMBER, 0.5))
+        for i in range(5):
+            publish(notification(75.0 + i * 0.1, NOVEMBER, 0.75))
+        publish(notification(100.5, NOVEMBER, 1.0))
+
+        wait_for(lambda: log_count("emergency_entered") == 1, what="emergency mode")
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)  # seen on the local Cloud Run
+        assert ops.store.emergency()["saved_max_instances"] == 5
+        time.sleep(2)  # let any redelivery or late duplicate land
+
+        publish(notification(10.0, DECEMBER))
+        wait_for(lambda: log_count("emergency_left") == 1, what="leaving emergency mode")
+        wait_for(lambda: spend_cost() == 10.0, what="December spend")
+        time.sleep(2)
+
+        assert [log_count(k) for k in ("budget_warning", "emergency_entered", "emergency_left")] == [1, 1, 1]
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(1, 5)
+        assert ops.store.emergency() is None
+        assert len(stack.slack.texts("75%")) == 1
+        assert len(stack.slack.texts("Emergency cost mode ON")) == 1
+        assert len(stack.slack.texts("Emergency cost mode OFF")) == 1
+        for day in (2, 3):  # two images finished this period, one the period before
+            db.collection("jobs").document(f"job-dec-{day}").set(
+                {"state": "done", "timestamps": {"done": datetime(2026, 12, day, tzinfo=timezone.utc)}})
+        db.collection("jobs").document("job-nov").set(
+            {"state": "done", "timestamps": {"done": datetime(2026, 11, 30, tzinfo=timezone.utc)}})
+
+    report = requests.get(stack.url("cost_report"), timeout=10).json()
+    assert report["spend"] == 10.0 and report["interval_start"].startswith("2026-12-01")
+    assert report["images_processed"] == 2 and report["cost_per_1000_images"] == 5000.0
+
+
+def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack):
+    from dataclasses import dataclass
+
+    with stack.client_env():
+        from bootstrap import Ops
+        from functions import prewarm
+        from settings import Settings
+
+        @dataclass(frozen=True)
+        class Window:  # the shape scheduler/windows.py exports
+            name: str
+            min_instances: int
+            max_instances: int
+            warmup: bool
+
+        @dataclass(frozen=True)
+        class Decision:
+            window: Window
+            min_instances: int
+            max_instances: int
+            warmup: bool
+            reason: str
+
+        asked = []
+
+        def peak(now, **inputs):
+            asked.append(inputs)
+            return Decision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
+
+        settings = Settings()
+        ops = Ops(settings)
+        now = datetime.now(timezone.utc)
+        tick = lambda: prewarm.handle(now, store=ops.store, cloud_run=ops.cloud_run, caller=ops.caller,  # noqa: E731
+                                      settings=settings, decide=peak)
+        summary = tick()
+        assert summary["warmup"] == "ok" and summary["scaling_changed"]
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(1, 4)
+        assert ops.store.warmups_since(now) == 1
+        # The jobs written by the previous test: the newest finished one is what the policy sees.
+        assert asked[0]["last_job_finished_at"] == datetime(2026, 12, 3, tzinfo=timezone.utc)
+
+        ops.store.enter_emergency("drill", datetime(2030, 1, 1, tzinfo=timezone.utc), saved_min_instances=1,
+                                  saved_max_instances=4)
+        summary = tick()
+        assert summary["emergency"] and summary["warmup"] == "skipped"
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)
+        assert asked[1]["emergency"] is True and asked[1]["warmups_last_hour"] == 1

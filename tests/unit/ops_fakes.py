@@ -1,0 +1,170 @@
+"""In-memory implementations of the operations ports (cosmicpython-style fakes)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from adapters.cloud_run import CloudRun, Scaling, TrafficEntry
+from adapters.metrics import RevisionMetrics, RevisionStats
+from adapters.notify import Notifier, ServiceCaller
+from adapters.ops import OpsStore, utcnow
+
+
+class FakeCloudRun(CloudRun):
+    def __init__(self, traffic=None, scaling=Scaling(0, 3)):
+        self.split = list(traffic or [TrafficEntry("svc-00001-aaa", 100)])
+        self.current_scaling = scaling
+        self.changes: list[tuple] = []
+        self.revisions = {e.revision for e in self.split}
+        self.fail_next = False
+
+    def traffic(self, service):
+        return list(self.split)
+
+    def set_traffic(self, service, entries):
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("operation failed")
+        assert sum(e.percent for e in entries) == 100 and all(e.revision in self.revisions for e in entries)
+        self.split = list(entries)
+        self.changes.append(("traffic", list(entries)))
+
+    def scaling(self, service):
+        return self.current_scaling
+
+    def set_scaling(self, service, scaling):
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("operation failed")
+        self.current_scaling = scaling
+        self.changes.append(("scaling", scaling))
+
+    def deploy(self, service, *, revision, image, env, traffic):
+        self.revisions.add(revision)
+        self.changes.append(("deploy", revision, image, dict(env)))
+        self.set_traffic(service, traffic)
+
+    def tag_url(self, service, tag):
+        return f"http://tag.local/{tag}"
+
+
+class MemoryOps(OpsStore):
+    def __init__(self):
+        self.claims: dict[str, dict] = {}
+        self.log: list[dict] = []
+        self.good: dict[str, str] = {}
+        self.last_rollback: dict[str, datetime] = {}
+        self.intervals: dict[str, datetime] = {}
+        self.spend: dict[tuple, dict] = {}
+        self.state: dict = {}
+        self.warmups: list[datetime] = []
+        self.done_jobs: list[datetime] = []
+
+    def claim(self, key, **fields):
+        if key in self.claims:
+            return False
+        self.claims[key] = fields
+        return True
+
+    def release(self, key):
+        self.claims.pop(key, None)
+
+    def record(self, kind, **fields):
+        self.log.append({"kind": kind, **fields})
+
+    def kinds(self, kind):
+        return [entry for entry in self.log if entry["kind"] == kind]
+
+    def known_good(self, service):
+        return self.good.get(service)
+
+    def set_known_good(self, service, revision, **fields):
+        self.good[service] = revision
+
+    def take_rollback_slot(self, service, window: timedelta, now):
+        last = self.last_rollback.get(service)
+        if last and now - last < window:
+            return False
+        self.last_rollback[service] = now
+        return True
+
+    def release_rollback_slot(self, service, taken_at):
+        if self.last_rollback.get(service) == taken_at:
+            del self.last_rollback[service]
+
+    def note_interval(self, budget_id, interval):
+        newest = self.intervals.get(budget_id)
+        if newest and interval < newest:
+            return False
+        self.intervals[budget_id] = interval
+        return True
+
+    def record_spend(self, budget_id, interval, **fields):
+        self.spend[(budget_id, interval)] = {"budget_id": budget_id, "interval_start": interval, **fields}
+
+    def latest_spend(self):
+        return self.spend[max(self.spend, key=lambda k: k[1])] if self.spend else None
+
+    def emergency(self):
+        return dict(self.state) if self.state.get("active") else None
+
+    def enter_emergency(self, budget_id, interval, **saved):
+        if self.state.get("active") or (self.state.get("interval") and self.state["interval"] > interval):
+            return False
+        self.state = {"active": True, "budget_id": budget_id, "interval": interval, **saved}
+        return True
+
+    def leave_emergency(self, budget_id, interval):
+        if not self.state.get("active") or self.state["budget_id"] != budget_id or interval <= self.state["interval"]:
+            return None
+        before = dict(self.state)
+        self.state.update(active=False, interval=interval)
+        return before
+
+    def record_warmup(self, at):
+        self.warmups.append(at)
+
+    def warmups_since(self, since):
+        return sum(1 for at in self.warmups if at >= since)
+
+    def last_job_finished_at(self):
+        return max(self.done_jobs) if self.done_jobs else None
+
+    def jobs_done_since(self, since):
+        return sum(1 for at in self.done_jobs if at >= since)
+
+
+class RecordingNotifier(Notifier):
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def announce(self, text):
+        self.texts.append(text)
+        return True
+
+
+class FakeCaller(ServiceCaller):
+    def __init__(self, answers=None):
+        self.calls: list[tuple[str, str]] = []
+        self.answers = answers or {}
+
+    def call(self, method, url, *, data=None, headers=None, timeout=60.0):
+        self.calls.append((method, url))
+        answer = self.answers.get((method, url.rsplit("/", 1)[-1]), (200, b"{}"))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(data) if callable(answer) else answer
+
+
+class FakeMetrics(RevisionMetrics):
+    def __init__(self, stats: RevisionStats):
+        self.result = stats
+        self.asked: list[str] = []
+
+    def stats(self, service, revision, start, end):
+        self.asked.append(revision)
+        return self.result
+
+
+def now() -> datetime:
+    return utcnow()
