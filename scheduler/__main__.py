@@ -14,11 +14,12 @@ import time
 from dataclasses import replace
 from datetime import date
 
-from scheduler.simulator import ServiceModel
 from scheduler.windows import default_schedule, load_schedule
 
 
-def _model(args) -> ServiceModel:
+def _model(args):
+    from scheduler.simulator import ServiceModel  # numpy: the simulator is a dev tool, apply runs without it
+
     m = ServiceModel()
     return replace(m, idle_timeout_s=args.idle if args.idle is not None else m.idle_timeout_s,
                    cold_start_s=args.cold_start if args.cold_start is not None else m.cold_start_s,
