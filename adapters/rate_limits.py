@@ -16,6 +16,11 @@ from datetime import datetime, timedelta, timezone
 from functions.rate_limit import Bucket, Decision, Limit, take_all
 
 
+# A counter read that takes longer than this is an outage: fail open rather than keep
+# a shopper waiting through the client's default five minutes of retries.
+READ_TIMEOUT_SECONDS = 2.0
+
+
 class RateLimitUnavailable(Exception):
     """The counter store could not answer (callers decide to fail open)."""
 
@@ -56,7 +61,8 @@ class FirestoreRateLimits(RateLimiter):
 
         def read(transaction=None) -> dict[str, Bucket]:
             buckets = {}
-            for snap in self._client.get_all(list(refs.values()), transaction=transaction):
+            for snap in self._client.get_all(list(refs.values()), transaction=transaction, retry=None,
+                                             timeout=READ_TIMEOUT_SECONDS):
                 if snap.exists:
                     key = next(k for k, r in refs.items() if r.id == snap.id)
                     doc = snap.to_dict()

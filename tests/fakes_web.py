@@ -125,8 +125,10 @@ def function_client(target: str, fakes: FakeAdapters, limiter: RateLimiter | Non
     import functions_framework
 
     app = functions_framework.create_app(target, str(Path(__file__).resolve().parent.parent / "main.py"))
-    module = sys.modules["main"]
+    module = sys.modules.pop("main")  # patched below: later `import main` must not get this copy
     module.adapters = lambda: fakes
     module.rate_limiter = lambda: limiter or MemoryRateLimits()
     module.get_settings = lambda: fakes.settings
-    return app.test_client()
+    client = app.test_client()
+    client.main_module = module  # this target's own, patched copy of main.py
+    return client

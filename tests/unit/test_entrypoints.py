@@ -46,7 +46,8 @@ def test_upload_url_answers_cors_only_for_the_store():
     assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:8000"
     refused = client.options("/", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
-    assert client.post("/", data="{not json", headers={"Origin": "http://localhost:8000"}).status_code == 400
+    assert client.post("/", data="{not json", headers={"Origin": "http://localhost:8000"},
+                       content_type="application/json").status_code == 400
 
 
 def test_the_functions_never_import_torch_or_the_models():

@@ -108,7 +108,7 @@ def push():
     for target in ("intake", "job_events", "dead_letter"):
         holder[target] = fresh()
         clients[target] = function_client(target, holder[target])
-        sys.modules["main"].adapters = lambda t=target: holder[t]
+        clients[target].main_module.adapters = lambda t=target: holder[t]
 
     def send(target, body, upload=b""):
         holder[target] = fresh(upload)

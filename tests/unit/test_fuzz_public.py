@@ -57,7 +57,7 @@ def apps():
     for target in ("upload_url", "job_status"):
         holder[target] = fresh()
         clients[target] = function_client(target, *holder[target])
-        module = sys.modules["main"]  # this target's own copy of main.py
+        module = clients[target].main_module
         module.adapters = lambda t=target: holder[t][0]
         module.rate_limiter = lambda t=target: holder[t][1]
         module.get_settings = lambda t=target: holder[t][0].settings
