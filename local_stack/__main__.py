@@ -1,6 +1,6 @@
 """python -m local_stack {up,demo,process,doctor}
 
-  up                 run the stack until Ctrl-C
+  up [--cloud-run]   run the stack until Ctrl-C (with a local Cloud Run and the schedules firing)
   demo --out DIR     push the demo photos (and --photos DIR) through it; table; exit 1 if a valid photo failed
   process FILE...    the same for any files; one JSON line per file
   doctor             say what is missing to run the stack
@@ -55,7 +55,9 @@ def print_table(outcomes, expected_bad: set[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_stack")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up")
+    up = sub.add_parser("up")
+    up.add_argument("--cloud-run", action="store_true",
+                    help="the GPU service behind a local Cloud Run, with the store's schedules firing at pre-warm")
     sub.add_parser("doctor")
     demo = sub.add_parser("demo")
     demo.add_argument("--out", type=Path, default=Path("out"))
@@ -75,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         started = time.monotonic()
-        with Stack() as stack:
+        with Stack(cloud_run=getattr(args, "cloud_run", False)) as stack:
             print(f"stack up in {time.monotonic() - started:.1f}s (run {stack.run_id}); logs in {stack.workdir / 'logs'}",
                   file=sys.stderr)
             if args.command == "up":
                 for name in ("upload_url", "job_status", "store"):
                     print(f"{name}: {stack.url(name)}")
+                if stack.scheduler:
+                    print(f"schedules fire at {stack.url('prewarm')}/; fire one now with: "
+                          f"python -m scheduler fire --job tick --target-url {stack.url('prewarm')}/")
                 while True:
                     stack.check()
                     time.sleep(1)

@@ -222,6 +222,17 @@ class Stack:
         for name in [*self.function_names, "gpu", "gcs_front", "store"]:
             if name in self.children:
                 self.children[name].wait_ready(120)
+        self._start_schedules()
+
+    def _start_schedules(self) -> None:
+        """Cloud Scheduler's jobs, fired by a cron library at the local pre-warm function.
+        Only with the local Cloud Run: pre-warm acts on it."""
+        self.scheduler = None
+        if self.cloud_run and "prewarm" in self.function_names:
+            from scheduler.local import LocalScheduler
+
+            self.scheduler = LocalScheduler(self.url("prewarm") + "/")
+            self.scheduler.start()
 
     def _add(self, child: Child) -> None:
         self.children[child.name] = child
@@ -257,6 +268,8 @@ class Stack:
         child.wait_ready(120)
 
     def stop(self) -> None:
+        if getattr(self, "scheduler", None):
+            self.scheduler.stop()
         # Reverse order: consumers first, emulators last.
         for child in reversed(list(self.children.values())):
             child.stop()
