@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from datetime import datetime, timedelta, timezone
 
 from adapters.blobs import BlobStore, NotFound
@@ -13,27 +14,32 @@ from domain.jobs import Job
 
 
 class FakeJobs(JobRepository):
+    """Copies in and out, and a lock for `update`, like a Firestore transaction."""
+
     def __init__(self):
         self.jobs: dict[str, Job] = {}
         self.writes = 0
+        self._lock = threading.Lock()
 
     def create(self, job: Job) -> None:
-        if job.job_id in self.jobs:
-            raise KeyError(job.job_id)
-        self.jobs[job.job_id] = copy.deepcopy(job)
+        with self._lock:
+            if job.job_id in self.jobs:
+                raise KeyError(job.job_id)
+            self.jobs[job.job_id] = copy.deepcopy(job)
 
     def get(self, job_id: str) -> Job | None:
         return copy.deepcopy(self.jobs.get(job_id))
 
     def update(self, job_id, mutate):
-        if job_id not in self.jobs:
-            return None, False
-        job = copy.deepcopy(self.jobs[job_id])
-        changed = mutate(job)
-        if changed:
-            self.jobs[job_id] = job
-            self.writes += 1
-        return copy.deepcopy(job), changed
+        with self._lock:
+            if job_id not in self.jobs:
+                return None, False
+            job = copy.deepcopy(self.jobs[job_id])
+            changed = mutate(job)
+            if changed:
+                self.jobs[job_id] = job
+                self.writes += 1
+            return copy.deepcopy(job), changed
 
 
 class FakeBlobs(BlobStore):

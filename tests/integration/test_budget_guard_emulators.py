@@ -101,27 +101,12 @@ def test_one_warning_one_emergency_one_exit(stack):
 
 
 def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack):
-    from dataclasses import dataclass
-
     with stack.client_env():
         from bootstrap import Ops
         from functions import prewarm
+        from scheduler.policy import Decision
+        from scheduler.windows import Window
         from settings import Settings
-
-        @dataclass(frozen=True)
-        class Window:  # the shape scheduler/windows.py exports
-            name: str
-            min_instances: int
-            max_instances: int
-            warmup: bool
-
-        @dataclass(frozen=True)
-        class Decision:
-            window: Window
-            min_instances: int
-            max_instances: int
-            warmup: bool
-            reason: str
 
         asked = []
 

@@ -131,7 +131,7 @@ def test_intake_acknowledges_every_notification(push, body, upload):
     assert_acknowledged(push("intake", body, upload))
     job = holder["intake"].jobs.get(JOB)
     event(f"intake job {job.state.value}")
-    sent = holder["intake"].publisher.sent
+    sent = holder["intake"].publisher.messages
     if sent:  # only a real image is ever sent on to the GPU service
         assert upload == png() and job.state is State.QUEUED
 

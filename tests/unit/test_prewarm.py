@@ -1,35 +1,20 @@
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from adapters.cloud_run import Scaling
 from functions import prewarm
+from scheduler.policy import Decision
+from scheduler.windows import Window
 from settings import Settings
 from tests.unit.ops_fakes import FakeCaller, FakeCloudRun, MemoryOps
 
 NOW = datetime(2026, 11, 20, 23, 30, tzinfo=timezone.utc)  # 18:30 in New York: peak
 
 
-# The shapes scheduler/ exports (Window, Decision); duck-typed so these tests do not depend on its tables.
-@dataclass(frozen=True)
-class Window:
-    name: str
-    min_instances: int
-    max_instances: int
-    warmup: bool
-
-
-@dataclass(frozen=True)
-class Decision:
-    window: Window
-    min_instances: int
-    max_instances: int
-    warmup: bool
-    reason: str
-
-
 class Policy:
+    """A policy that answers one fixed decision (so these tests do not depend on the schedule's tables)."""
+
     def __init__(self, decision):
         self.decision = decision
         self.asked = []
