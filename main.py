@@ -13,18 +13,14 @@ import functions_framework
 from pydantic import ValidationError
 
 from adapters import logs
-from adapters.rate_limits import RateLimitUnavailable
-from bootstrap import adapters, rate_limiter
-from bootstrap import adapters, ops
+from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
 from events.ops import BudgetNotification
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest
-from functions import dead_letter as dead_letter_fn
-from functions import http, intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
-from functions import upload_url as upload_url_fn
-from functions.rate_limit import Limit
 from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
-from functions import prewarm as prewarm_fn, rollback as rollback_fn
+from functions import dead_letter as dead_letter_fn, http
+from functions import intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
+from functions import prewarm as prewarm_fn, rollback as rollback_fn, upload_url as upload_url_fn
 from settings import get_settings
 
 logs.setup(get_settings().log_level)
@@ -40,38 +36,11 @@ def _envelope(cloud_event) -> PushEnvelope | None:
         return None
 
 
-def _rate_limited(request, function: str, session_id: str, settings, cors: dict):
-    """A 429 answer when this caller's IP or session has no token left, else None."""
-    ip = http.client_ip(request, settings.trusted_proxy_hops)
-    limits = {f"{function}:ip:{ip}": Limit(settings.rate_limit_ip_per_minute, settings.rate_limit_burst)}
-    if session_id:
-        limits[f"{function}:session:{session_id}"] = Limit(settings.rate_limit_session_per_minute,
-                                                           settings.rate_limit_burst)
-    try:
-        decision = rate_limiter().take(limits)
-    except RateLimitUnavailable as exc:
-        # Fail open: a counter outage must not take the storefront down with it.
-        logs.log(logger, logging.WARNING, "rate limiter unavailable; request let through", error=str(exc)[:300])
-        return None
-    return None if decision.allowed else http.too_many(decision.retry_after, cors)
-
-
-def _cors_or_refusal(request, settings):
-    """(cors headers, refusal): a preflight answer, or a 403 for a foreign origin."""
-    origin = request.headers.get("Origin")
-    if request.method == "OPTIONS":
-        return None, http.preflight(origin, settings.allowed_origins)
-    cors = http.cors_headers(origin, settings.allowed_origins)
-    if origin and not cors:
-        return None, http.error(403, "origin_not_allowed")
-    return cors, None
-
-
 @functions_framework.http
 def upload_url(request):
     settings = get_settings()
     logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    cors, refusal = _cors_or_refusal(request, settings)
+    cors, refusal = http.cors_or_refusal(request, settings.allowed_origins)
     if refusal:
         return refusal
     if request.method != "POST":
@@ -84,7 +53,8 @@ def upload_url(request):
     except ValidationError as exc:
         bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
     # Garbage counts against the caller's IP as much as a good request does.
-    if limited := _rate_limited(request, "upload_url", body.session_id if body else "", settings, cors):
+    if limited := http.rate_limited(request, "upload_url", body.session_id if body else "", settings, cors,
+                                    rate_limiter):
         return limited
     if bad:
         return bad
@@ -100,14 +70,15 @@ def upload_url(request):
 def job_status(request):
     settings = get_settings()
     logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    cors, refusal = _cors_or_refusal(request, settings)
+    cors, refusal = http.cors_or_refusal(request, settings.allowed_origins)
     if refusal:
         return refusal
     if request.method != "GET":
         return http.error(405, "method_not_allowed", headers=cors)
     session_id = request.args.get("session_id", "")
     malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(session_id)
-    if limited := _rate_limited(request, "job_status", "" if malformed else session_id, settings, cors):
+    if limited := http.rate_limited(request, "job_status", "" if malformed else session_id, settings, cors,
+                                    rate_limiter):
         return limited
     if malformed:
         return http.error(400, "bad_request", "only job_id and session_id (letters, digits, - and _)", headers=cors)

@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
-from functions.rate_limit import Bucket, Decision, Limit, take_all
+from domain.rate_limit import Bucket, Decision, Limit, take_all
 
 
 # A counter read that takes longer than this is an outage: fail open rather than keep

@@ -5,9 +5,16 @@ error answers without stack traces."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from pydantic import ValidationError
+
+from adapters.logs import log
+from adapters.rate_limits import RateLimitUnavailable
+from domain.rate_limit import Limit
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096
 # Same rule as UploadUrlRequest.session_id; empty means no session.
@@ -93,3 +100,30 @@ def client_ip(request, trusted_hops: int) -> str:
         if len(hops) >= trusted_hops:
             return hops[-trusted_hops][:64]
     return (request.remote_addr or "unknown")[:64]
+
+
+def rate_limited(request, function: str, session_id: str, settings, cors: dict, limiter):
+    """A 429 answer when this caller's IP or session has no token left, else None."""
+    ip = client_ip(request, settings.trusted_proxy_hops)
+    limits = {f"{function}:ip:{ip}": Limit(settings.rate_limit_ip_per_minute, settings.rate_limit_burst)}
+    if session_id:
+        limits[f"{function}:session:{session_id}"] = Limit(settings.rate_limit_session_per_minute,
+                                                           settings.rate_limit_burst)
+    try:
+        decision = limiter().take(limits)
+    except RateLimitUnavailable as exc:
+        # Fail open: a counter outage must not take the storefront down with it.
+        log(logger, logging.WARNING, "rate limiter unavailable; request let through", error=str(exc)[:300])
+        return None
+    return None if decision.allowed else too_many(decision.retry_after, cors)
+
+
+def cors_or_refusal(request, allowed: list[str]):
+    """(cors headers, refusal): a preflight answer, or a 403 for a foreign origin."""
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        return None, preflight(origin, allowed)
+    cors = cors_headers(origin, allowed)
+    if origin and not cors:
+        return None, error(403, "origin_not_allowed")
+    return cors, None

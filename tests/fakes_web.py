@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from adapters.rate_limits import RateLimiter
-from functions.rate_limit import Bucket, Decision, Limit, take_all
+from domain.rate_limit import Bucket, Decision, Limit, take_all
 from settings import Settings
 from tests.fakes import FakeBlobs as MemoryBlobs
 from tests.fakes import FakeJobs as MemoryJobs

@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.rate_limit import Bucket, Limit, take, take_all
+from domain.rate_limit import Bucket, Limit, take, take_all
 
 IP = Limit(per_minute=100, burst=10)
 SESSION = Limit(per_minute=20, burst=10)
