@@ -22,6 +22,7 @@ from PIL import Image
 from local_stack.processes import free_port
 from local_stack.stack import ROOT, Stack
 from settings import Settings
+from tests.samples import IMAGES as SAMPLES
 
 pytestmark = [pytest.mark.e2e]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-dev.txt)")
@@ -29,7 +30,6 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SAMPLES = Path("/work/shared/samples/images")
 ARTIFACTS = ROOT / "test-artifacts"
 DEFAULTS = Settings.model_fields  # the configured limits, not the local stack's relaxed ones
 LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": str(DEFAULTS["rate_limit_ip_per_minute"].default),
