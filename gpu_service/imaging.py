@@ -48,6 +48,8 @@ def decode(data: bytes, max_pixels: int = 64_000_000, max_side: int = 4096) -> I
         return _to_rgb(image)
     except BadImage:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own, coarser cap
+        raise BadImage(f"over the pixel cap: {exc}") from exc
     except Exception as exc:  # Pillow raises many types for bad data
         raise BadImage(f"cannot decode image: {exc}") from exc
 
