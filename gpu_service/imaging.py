@@ -17,7 +17,8 @@ OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")
 # The input's own transparency, kept beside the RGB image the model sees (see cut_out).
 SOURCE_ALPHA = "cutout_source_alpha"
-PNG_COMPRESS_LEVEL = 3  # zlib 3 writes ~2x faster than the default 6 for ~5 % more bytes
+PNG_COMPRESS_LEVEL = 1  # zlib 1 writes a 12 MP cut-out 2-4x faster than the default 6, for ~25 % more bytes
+WEBP_METHOD = 2  # method 4 (the default) takes twice as long for 4 % fewer bytes
 
 _SRGB = ImageCms.createProfile("sRGB")
 _SRGB_BYTES = ImageCms.ImageCmsProfile(_SRGB).tobytes()
@@ -108,12 +109,16 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
         alpha = Image.fromarray((np.asarray(alpha, np.uint16) * np.asarray(source_alpha, np.uint16) // 255)
                                 .astype(np.uint8), "L")
     if effect == "blackwhite":
-        subject = ImageOps.grayscale(image).convert("RGBA")
+        subject = ImageOps.grayscale(image).convert("RGB")
     elif effect == "none":
-        subject = image.convert("RGBA")
+        subject = image
     else:
         raise ValueError(f"unknown effect {effect!r}")
-    subject.putalpha(alpha)
+    # Fully transparent pixels carry no colour: the background must not ride along
+    # hidden in the file (and zeros compress several times better).
+    pixels = np.dstack([np.asarray(subject), np.asarray(alpha)])
+    pixels[pixels[..., 3] == 0] = 0
+    subject = Image.fromarray(pixels, "RGBA")
     icc = image.info.get("icc_profile")
     subject.info = {"icc_profile": icc} if icc else {}
     return subject
@@ -131,7 +136,7 @@ def encode(rgba: Image.Image, output_format: str = "png", max_side: int = 4096, 
         _clean(rgba).save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL, **extra)
     elif output_format == "webp":
         # Lossy colour, lossless alpha: about a third of the PNG's bytes.
-        _clean(rgba).save(out, "WEBP", quality=90, method=4, alpha_quality=100, **extra)
+        _clean(rgba).save(out, "WEBP", quality=90, method=WEBP_METHOD, alpha_quality=100, **extra)
     elif output_format == "jpeg":
         flat = Image.new("RGB", rgba.size, parse_colour(background))
         flat.paste(rgba, mask=rgba.getchannel("A"))

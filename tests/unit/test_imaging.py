@@ -202,3 +202,11 @@ def png_header_claiming(width: int, height: int) -> bytes:
 def test_bad_bytes_are_a_clear_bad_image(data, reason):
     with pytest.raises(imaging.BadImage, match=reason):
         imaging.decode(data)
+
+
+def test_fully_transparent_pixels_keep_no_trace_of_the_background():
+    image = imaging.decode(save(upright(), "PNG"))
+    out = Image.open(io.BytesIO(imaging.encode(imaging.cut_out(image, half_mask(image)), "png")))
+    pixels = np.asarray(out)
+    assert pixels[pixels[..., 3] == 0].max() == 0
+    assert pixels[pixels[..., 3] == 255][:, :3].max() > 0
