@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageCms, ImageColor, ImageOps
+from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 # Intake checks magic bytes too; decoding only these keeps every other decoder out of reach.
@@ -43,7 +43,7 @@ def decode(data: bytes, max_pixels: int = 64_000_000, max_side: int = 4096) -> I
         if image.format == "JPEG":  # let libjpeg skip what the size cap would throw away
             image.draft(image.mode, _capped((image.width, image.height), max_side))
         image.load()
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)
         if max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
         return _to_rgb(image)
@@ -97,7 +97,7 @@ def _to_srgb_if_needed(image: Image.Image, icc: bytes | None) -> tuple[Image.Ima
                 return converted, _SRGB_BYTES
             except ImageCms.PyCMSError:
                 icc = None
-    return image.convert("RGB"), icc
+    return (image if image.mode == "RGB" else image.convert("RGB")), icc
 
 
 def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image.Image:
@@ -106,8 +106,7 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
     if alpha.size != image.size:
         raise ValueError(f"mask {alpha.size} does not match image {image.size}")
     if (source_alpha := image.info.get(SOURCE_ALPHA)) is not None:
-        alpha = Image.fromarray((np.asarray(alpha, np.uint16) * np.asarray(source_alpha, np.uint16) // 255)
-                                .astype(np.uint8), "L")
+        alpha = ImageChops.multiply(alpha, source_alpha)
     if effect == "blackwhite":
         subject = ImageOps.grayscale(image).convert("RGB")
     elif effect == "none":
@@ -116,12 +115,12 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
         raise ValueError(f"unknown effect {effect!r}")
     # Fully transparent pixels carry no colour: the background must not ride along
     # hidden in the file (and zeros compress several times better).
-    pixels = np.dstack([np.asarray(subject), np.asarray(alpha)])
-    pixels[pixels[..., 3] == 0] = 0
-    subject = Image.fromarray(pixels, "RGBA")
+    visible = alpha.point(lambda v: 255 if v else 0)
+    rgba = Image.composite(subject, Image.new("RGB", subject.size, 0), visible)
+    rgba.putalpha(alpha)
     icc = image.info.get("icc_profile")
-    subject.info = {"icc_profile": icc} if icc else {}
-    return subject
+    rgba.info = {"icc_profile": icc} if icc else {}
+    return rgba
 
 
 def encode(rgba: Image.Image, output_format: str = "png", max_side: int = 4096, background: str = "#ffffff") -> bytes:
