@@ -15,6 +15,7 @@ from bench import engines
 from bench.common import phone_photo, sample_bytes, sample_names, write
 from gpu_service import imaging
 from gpu_service.batcher import Batcher
+from gpu_service.runtime import limit_heap_growth
 
 CHECKPOINTS = (50, 100, 200, 300, 400, 500)
 
@@ -23,7 +24,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     engines.add_arguments(parser)
     parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--glibc-defaults", action="store_true",
+                        help="leave malloc as it is (the baseline), instead of the service's setting")
     args = parser.parse_args(argv)
+    tuned = False if args.glibc_defaults else limit_heap_growth()  # what the service's Runtime does
     engine, about = engines.build(args)
     names = sample_names()
     samples = [sample_bytes(n) for n in names]
@@ -38,7 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
         imaging.encode(imaging.cut_out(image, mask), "png")
 
     rss, done = {}, 0
-    print(f"{about['engine']} on {about['device']}: {args.images} images, 4 threads")
+    print(f"{about['engine']} on {about['device']}: {args.images} images, 4 threads, "
+          f"{'service malloc setting' if tuned else 'glibc malloc defaults'}")
     try:
         with ThreadPoolExecutor(4) as pool:
             for checkpoint in [c for c in CHECKPOINTS if c <= args.images]:
@@ -51,8 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     first, last = rss[min(rss)], rss[max(rss)]
     growth = (last - first) / first
     print(f"  growth from {min(rss)} to {max(rss)} images: {100 * growth:+.2f} % (goal within 5 %)")
-    result = {"engine": about, "rss_bytes": rss, "growth": growth, "within_5_percent": abs(growth) <= 0.05}
-    write(f"memory_{about['engine']}", result)
+    result = {"engine": about, "malloc_tuned": tuned, "rss_bytes": rss, "growth": growth, "within_5_percent": abs(growth) <= 0.05}
+    write(f"memory_{about['engine']}{'' if tuned else '_glibc_defaults'}", result)
     return result
 
 

@@ -3,6 +3,7 @@ and admission control (how many pushes may be in the house at once)."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -21,6 +22,23 @@ from gpu_service.worker import Worker
 from settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+def limit_heap_growth() -> bool:
+    """Stop glibc from hoarding freed image buffers (the RSS creep rembg users report).
+
+    By default glibc raises its mmap threshold each time a big block is freed, so
+    later 36 MB photo buffers come from per-thread heaps that fragment and are not
+    given back; and each thread may get its own arena. A fixed 1 MiB threshold
+    sends every image-sized buffer to mmap (returned to the OS on free), and two
+    arenas bound the rest. Same as MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_ARENA_MAX=2.
+    Measured by bench/memory.py. A no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_mmap_threshold, m_arena_max = -3, -8
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 20)) and bool(libc.mallopt(m_arena_max, 2))
 
 
 def engine_options(settings: Settings) -> dict:
@@ -42,6 +60,7 @@ class Runtime:
     def __init__(self, settings: Settings, adapters: Callable | None = None,
                  engine_factory: Callable[[], Engine] | None = None):
         self.settings = settings
+        limit_heap_growth()
         self._adapters = adapters
         self._engine_factory = engine_factory or (lambda: new_engine(settings.engine, **engine_options(settings)))
         self.engine: Engine | None = None
