@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -42,5 +43,5 @@ def build(args: argparse.Namespace) -> tuple[Engine, dict]:
         ckpt, weights = random_checkpoint(Path(tempfile.mkdtemp(prefix="tb-ckpt-"))), "random (timing only)"
     engine = new_engine("inspyrenet", mode=args.mode, ckpt=ckpt, device=args.device or None)
     if weights.startswith("random"):
-        os.unlink(ckpt)  # 367 MB: gone once loaded
+        shutil.rmtree(Path(ckpt).parent, ignore_errors=True)  # 367 MB: gone once loaded
     return engine, {**engine.info(), "weights": weights}
