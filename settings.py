@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     model_dir: str = ".models"
     lease_seconds: int = 120
     output_max_side: int = 4096
+    # InSPyReNet (ENGINE=inspyrenet): mode base (1024^2) or fast (384^2); a baked-in
+    # checkpoint path, or empty for the package's own download into model_dir.
+    inspyrenet_mode: str = "base"
+    inspyrenet_ckpt: str = ""
+    engine_device: str = ""  # empty: CUDA when there is one, else CPU
+    engine_fp16: bool = True  # on CUDA only
+    # Serving: concurrent pushes share forward passes; past max_pending, shed with 429.
+    batch_max_size: int = 8
+    batch_max_wait_ms: float = 5.0
+    max_pending: int = 16
+    shed_retry_after_seconds: int = 10
 
     # Budget, scaling and rollback (see scheduler/ and functions/)
     gpu_service: str = "pet-cutout-gpu"

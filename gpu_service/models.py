@@ -50,11 +50,27 @@ def fetch_u2netp(model_dir: Path) -> Path:
     return target
 
 
+def fetch_inspyrenet(mode: str, model_dir: Path) -> Path:
+    """Bake an InSPyReNet checkpoint into an image at build time: transparent-background
+    downloads it (and checks its md5) into $TRANSPARENT_BACKGROUND_FILE_PATH/.transparent-background/,
+    which the engine reads at run time when INSPYRENET_CKPT is empty."""
+    import os
+
+    os.environ.setdefault("TRANSPARENT_BACKGROUND_FILE_PATH", str(model_dir.resolve()))
+    from gpu_service.engines import new_engine
+
+    engine = new_engine("inspyrenet", mode=mode, device="cpu", model_dir=model_dir)
+    return Path(engine.checkpoint)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Fetch and verify model weights.")
     parser.add_argument("--model-dir", default=".models")
+    parser.add_argument("--inspyrenet", metavar="MODE", help="also fetch the InSPyReNet checkpoint (base or fast)")
     args = parser.parse_args()
     print(fetch_u2netp(Path(args.model_dir)))
+    if args.inspyrenet:
+        print(fetch_inspyrenet(args.inspyrenet, Path(args.model_dir)))
 
 
 if __name__ == "__main__":

@@ -11,23 +11,26 @@ from starlette.concurrency import run_in_threadpool
 
 from gpu_service import imaging
 
-router = APIRouter()
 MAX_BYTES = 30 * 1024 * 1024
 
 
-@router.post("/segment")
-async def segment(request: Request) -> Response:
-    from gpu_service.app import runtime  # the process's one engine (imported late: app.py includes this router)
+def router_for(runtime) -> APIRouter:
+    """The route, bound to the service's runtime (its one engine)."""
+    router = APIRouter()
 
-    if not runtime.ready:
-        return Response(status_code=503, headers={"Retry-After": "5"})
-    data = await request.body()
-    if not data or len(data) > MAX_BYTES:
-        return Response("expected image bytes of up to 30 MB\n", status_code=400)
-    try:
-        image = imaging.decode(data, runtime.settings.max_pixels)
-    except imaging.BadImage as exc:
-        return Response(f"bad image: {exc}\n"[:300], status_code=400)
-    mask = (await run_in_threadpool(runtime.engine.predict, [image]))[0]
-    png = imaging.encode(imaging.cut_out(image, mask), "png", runtime.settings.output_max_side)
-    return Response(png, media_type="image/png")
+    @router.post("/segment")
+    async def segment(request: Request) -> Response:
+        if not runtime.ready:
+            return Response(status_code=503, headers={"Retry-After": "5"})
+        data = await request.body()
+        if not data or len(data) > MAX_BYTES:
+            return Response("expected image bytes of up to 30 MB\n", status_code=400)
+        try:
+            image = imaging.decode(data, runtime.settings.max_pixels)
+        except imaging.BadImage as exc:
+            return Response(f"bad image: {exc}\n"[:300], status_code=400)
+        mask = (await run_in_threadpool(runtime.engine.predict, [image]))[0]
+        png = imaging.encode(imaging.cut_out(image, mask), "png", runtime.settings.output_max_side)
+        return Response(png, media_type="image/png")
+
+    return router

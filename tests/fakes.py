@@ -46,11 +46,13 @@ class FakeBlobs(BlobStore):
     def __init__(self):
         self.objects: dict[tuple[str, str], tuple[bytes, str, str]] = {}  # -> (data, content_type, generation)
         self.generation = 1000
+        self._lock = threading.RLock()
 
     def put(self, bucket: str, name: str, data: bytes, content_type: str = "") -> str:
-        self.generation += 1
-        self.objects[(bucket, name)] = (data, content_type, str(self.generation))
-        return str(self.generation)
+        with self._lock:
+            self.generation += 1
+            self.objects[(bucket, name)] = (data, content_type, str(self.generation))
+            return str(self.generation)
 
     def read(self, bucket, name, generation=None):
         entry = self.objects.get((bucket, name))
@@ -59,10 +61,11 @@ class FakeBlobs(BlobStore):
         return entry[0]
 
     def write_once(self, bucket, name, data, content_type):
-        if (bucket, name) in self.objects:
-            return False
-        self.put(bucket, name, data, content_type)
-        return True
+        with self._lock:  # the if-generation-match=0 precondition
+            if (bucket, name) in self.objects:
+                return False
+            self.put(bucket, name, data, content_type)
+            return True
 
     def exists(self, bucket, name):
         return (bucket, name) in self.objects
@@ -78,10 +81,12 @@ class FakeBlobs(BlobStore):
 class FakePublisher(Publisher):
     def __init__(self):
         self.messages: list[tuple[str, bytes, dict]] = []
+        self._lock = threading.Lock()
 
     def publish(self, topic, data, **attributes):
-        self.messages.append((topic, data, attributes))
-        return str(len(self.messages))
+        with self._lock:
+            self.messages.append((topic, data, attributes))
+            return str(len(self.messages))
 
     def on(self, topic: str) -> list[bytes]:
         return [data for t, data, _ in self.messages if t == topic]
@@ -90,16 +95,19 @@ class FakePublisher(Publisher):
 class FakeLeases(LeaseStore):
     def __init__(self):
         self.leases: dict[str, dict] = {}
+        self._lock = threading.Lock()
 
     def acquire(self, key, holder, seconds):
-        now = datetime.now(timezone.utc)
-        lease = self.leases.get(key, {"attempt": 0})
-        if lease.get("holder") and lease["until"] > now and lease["holder"] != holder:
-            return None
-        self.leases[key] = {"holder": holder, "until": now + timedelta(seconds=seconds),
-                            "attempt": lease["attempt"] + 1}
-        return self.leases[key]["attempt"]
+        with self._lock:
+            now = datetime.now(timezone.utc)
+            lease = self.leases.get(key, {"attempt": 0})
+            if lease.get("holder") and lease["until"] > now and lease["holder"] != holder:
+                return None
+            self.leases[key] = {"holder": holder, "until": now + timedelta(seconds=seconds),
+                                "attempt": lease["attempt"] + 1}
+            return self.leases[key]["attempt"]
 
     def release(self, key, holder):
-        if self.leases.get(key, {}).get("holder") == holder:
-            self.leases[key]["holder"] = ""
+        with self._lock:
+            if self.leases.get(key, {}).get("holder") == holder:
+                self.leases[key]["holder"] = ""

@@ -2,6 +2,8 @@
 
 from gpu_service.engines.base import Engine, EngineError
 
+NAMES = ("u2netp", "inspyrenet")
+
 
 def new_engine(name: str, **options) -> Engine:
     """Build the engine called `name` (ENGINE): `u2netp` (CPU, ONNX) or `inspyrenet` (torch)."""
@@ -13,7 +15,7 @@ def new_engine(name: str, **options) -> Engine:
         from gpu_service.engines.inspyrenet import InSPyReNet
 
         return InSPyReNet(**options)
-    raise ValueError(f"unknown engine {name!r}: choose u2netp or inspyrenet")
+    raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(NAMES)}")
 
 
-__all__ = ["Engine", "EngineError", "new_engine"]
+__all__ = ["Engine", "EngineError", "NAMES", "new_engine"]
