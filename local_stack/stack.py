@@ -82,12 +82,15 @@ def write_signing_key(path: Path, project: str) -> None:
 class Stack:
     """The local pipeline. Use as a context manager: every child is stopped on exit."""
 
+    runs_started: list[str] = []  # every run id of this process, for a final leftover check
+
     def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
                  functions: list[str] | None = None, cloud_run: bool = False):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = dict(env or {})
         # Marks every child (and its children) so a check can find any left behind.
         self.run_id = uuid.uuid4().hex
+        Stack.runs_started.append(self.run_id)
         self.children: dict[str, Child] = {}
         store_port = self._storefront_env()
         self.topology = topo.load(env={**os.environ, **self.extra_env})

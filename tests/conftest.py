@@ -9,6 +9,14 @@ from local_stack.storefront import Storefront
 E2E_ENV = {"LEASE_SECONDS": "4", "PUSH_MIN_BACKOFF_SECONDS": "1"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_tests():
+    """Torn down last: every stack any test started, the modules' own included, left nothing behind."""
+    yield
+    left = {run: pids for run in Stack.runs_started if (pids := leftover_processes(run))}
+    assert left == {}, f"stack processes left running: {left}"
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     with Stack(workdir=tmp_path_factory.mktemp("stack"), env=E2E_ENV) as running:
