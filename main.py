@@ -39,12 +39,9 @@ def _envelope(cloud_event) -> PushEnvelope | None:
 @functions_framework.http
 def upload_url(request):
     settings = get_settings()
-    logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    cors, refusal = http.cors_or_refusal(request, settings.allowed_origins)
+    cors, refusal = http.admit(request, "POST", settings)
     if refusal:
         return refusal
-    if request.method != "POST":
-        return http.error(405, "method_not_allowed", headers=cors)
     body, bad = None, None
     try:
         body = UploadUrlRequest.model_validate(http.read_json(request), strict=True)
@@ -69,12 +66,9 @@ def upload_url(request):
 @functions_framework.http
 def job_status(request):
     settings = get_settings()
-    logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
-    cors, refusal = http.cors_or_refusal(request, settings.allowed_origins)
+    cors, refusal = http.admit(request, "GET", settings)
     if refusal:
         return refusal
-    if request.method != "GET":
-        return http.error(405, "method_not_allowed", headers=cors)
     session_id = request.args.get("session_id", "")
     malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(session_id)
     if limited := http.rate_limited(request, "job_status", "" if malformed else session_id, settings, cors,

@@ -10,7 +10,7 @@ import re
 
 from pydantic import ValidationError
 
-from adapters.logs import log
+from adapters.logs import log, set_trace
 from adapters.rate_limits import RateLimitUnavailable
 from domain.rate_limit import Limit
 
@@ -116,6 +116,16 @@ def rate_limited(request, function: str, session_id: str, settings, cors: dict, 
         log(logger, logging.WARNING, "rate limiter unavailable; request let through", error=str(exc)[:300])
         return None
     return None if decision.allowed else too_many(decision.retry_after, cors)
+
+
+def admit(request, method: str, settings):
+    """What every public function does first: tie logs to the trace, answer CORS, check the method.
+    Returns (cors headers, refusal); a refusal is the whole answer."""
+    set_trace(request.headers.get("X-Cloud-Trace-Context"), settings.google_cloud_project)
+    cors, refusal = cors_or_refusal(request, settings.allowed_origins)
+    if refusal is None and request.method != method:
+        refusal = error(405, "method_not_allowed", headers=cors)
+    return cors, refusal
 
 
 def cors_or_refusal(request, allowed: list[str]):
