@@ -89,6 +89,8 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "GPU_SERVICE_URL": f"https://{gpu}-{project_number}.{region}.run.app",
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
+        # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
+        "TRUSTED_PROXY_HOPS": "1",
         "LOG_LEVEL": "INFO",
     }
 

@@ -17,3 +17,13 @@ resource "google_firestore_field" "job_ttl" {
   # No single-field index on the TTL field: it is never queried.
   index_config {}
 }
+
+# Rate-limit counters (functions/http.py) nobody has used for an hour carry a
+# passed `expires_at`; the TTL policy removes them.
+resource "google_firestore_field" "rate_limit_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "rate_limits"
+  field      = "expires_at"
+  ttl_config {}
+  index_config {}
+}

@@ -33,10 +33,19 @@ class Storefront:
         self.status_endpoint = status_endpoint
         self.http = session or requests.Session()
 
+    def _polite(self, method: str, url: str, retries: int = 5, **kwargs) -> requests.Response:
+        """A request that waits out a 429 as the page's widget does (Retry-After), a few times."""
+        for _ in range(retries):
+            response = self.http.request(method, url, timeout=30, **kwargs)
+            if response.status_code != 429:
+                return response
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 10.0))
+        return response
+
     def upload(self, data: bytes, content_type: str, **options) -> str:
         """Returns the job id; raises UploadRefused when the function says no."""
-        response = self.http.post(self.upload_url_endpoint, json={"content_type": content_type, "size": len(data),
-                                                                  **options}, timeout=30)
+        response = self._polite("POST", self.upload_url_endpoint,
+                                json={"content_type": content_type, "size": len(data), **options})
         if response.status_code != 201:
             raise UploadRefused(response.status_code, response.json().get("error", "error"))
         grant = response.json()
@@ -45,7 +54,7 @@ class Storefront:
         return grant["job_id"]
 
     def status(self, job_id: str) -> dict:
-        response = self.http.get(self.status_endpoint, params={"job_id": job_id}, timeout=30)
+        response = self._polite("GET", self.status_endpoint, params={"job_id": job_id})
         response.raise_for_status()
         return response.json()
 
