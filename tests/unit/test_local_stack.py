@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from local_stack import stack as stack_module
+from local_stack import prerequisites, stack as stack_module
 from local_stack.processes import Child, StackError
 
 
@@ -31,13 +31,13 @@ def test_a_child_that_dies_during_start_is_reported_with_its_log(tmp_path):
 
 
 def test_doctor_names_what_to_install(monkeypatch):
-    monkeypatch.setattr(stack_module.shutil, "which", lambda name: None)
-    problems = "\n".join(stack_module.doctor())
+    monkeypatch.setattr(prerequisites.shutil, "which", lambda name: None)
+    problems = "\n".join(prerequisites.doctor())
     assert "openjdk-17-jre-headless" in problems and "google-cloud-cli" in problems
 
 
 def test_the_stack_refuses_to_start_without_its_tools(monkeypatch, tmp_path):
-    monkeypatch.setattr(stack_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(prerequisites.shutil, "which", lambda name: None)
     with pytest.raises(StackError, match="Java 17"):
         with stack_module.Stack(workdir=tmp_path):
             pass
