@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime, timedelta, timezone
-# Contended transactions retry with backoff; the client default (5) gives up early under bursts.
-MAX_ATTEMPTS = 20
+
+from adapters.jobs import MAX_ATTEMPTS
 
 
 class LeaseStore(abc.ABC):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests import samples
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 MODELS = ROOT / ".models"
-SAMPLES = next((p for p in (ROOT.parent / "shared" / "samples", Path("/work/shared/samples"))
-                if (p / "manifest.csv").is_file()), ROOT.parent / "shared" / "samples")
+SAMPLES = samples.SAMPLES
 PHONE = (4032, 3024)  # a 12 MP phone photo
 
 

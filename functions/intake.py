@@ -51,16 +51,16 @@ def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publ
         return f"rejected:{rejected.reason}"
 
     now = datetime.now(timezone.utc)
-    _, changed = jobs.update(job_id, lambda j: j.move(State.QUEUED, now, upload_generation=event.generation))
+    queued, changed = jobs.update(job_id, lambda j: j.move(State.QUEUED, now, upload_generation=event.generation))
     if not changed:
         return "duplicate"
-    _publish(job_id, event, publisher, settings, jobs)
+    _publish(queued, event, publisher, settings, jobs)
     log(logger, logging.INFO, "upload queued", job_id=job_id, width=info.width, height=info.height, kind=info.kind)
     return "queued"
 
 
-def _publish(job_id: str, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
-    job = jobs.get(job_id)
+def _publish(job: Job, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
+    job_id = job.job_id
     request = SegmentRequest(
         job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
         content_type=job.content_type, output_format=job.output_format, effect=job.effect,
@@ -79,6 +79,6 @@ def _publish(job_id: str, event: GcsObjectEvent, publisher: Publisher, settings:
 def _maybe_republish(job: Job, event: GcsObjectEvent, publisher, settings, jobs) -> str:
     """A repeat of a notification we queued but crashed before publishing: finish it."""
     if job.state is State.QUEUED and job.upload_generation == event.generation and not job.request_published:
-        _publish(job.job_id, event, publisher, settings, jobs)
+        _publish(job, event, publisher, settings, jobs)
         return "republished"
     return "duplicate"

@@ -15,12 +15,10 @@ from PIL import Image
 
 from gpu_service import imaging
 from gpu_service.engines import EngineError, new_engine
+from tests.samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / ".models"
-SAMPLES = ROOT.parent / "shared" / "samples"
-if not SAMPLES.is_dir():  # worktrees sit one level deeper than a clone
-    SAMPLES = Path("/work/shared/samples")
 needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
                                    reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
 
