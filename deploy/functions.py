@@ -35,7 +35,13 @@ SECRETS = {
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
-TIMEOUT = {"intake": "120s", "prewarm": "300s", "rollback": "300s"}  # prewarm/rollback wait on Cloud Run operations
+# Each Pub/Sub function's timeout is at most its push subscription's ack deadline
+# (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
+# the first attempt still runs. Intake keeps the 60 s default: its checks are bounded
+# to a few seconds of decode work, so 60 s is ample, and matching the ack deadline
+# (rather than raising it to 120 s) keeps a stuck attempt from delaying the retry.
+# prewarm/rollback/budget_guard wait on Cloud Run operations (up to 300 s).
+TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s"}
 
 
 @dataclass
