@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.unit import cloudbuild_steps as steps
+
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDBUILD = ROOT / "cloudbuild.yaml"
 # Substitutions Cloud Build provides itself.
@@ -88,8 +90,8 @@ def test_steps_wait_on_existing_steps_and_release_only_after_the_tests(build):
                 todo.extend(graph[dep])
         return seen
 
-    assert ids[0] == "unit-tests"
-    for step_id in ids[1:]:
+    assert ids[:2] == ["check-substitutions", "unit-tests"] and "waitFor" not in graph["unit-tests"]
+    for step_id in ids[2:]:
         assert "unit-tests" in upstream(step_id), step_id
     assert {"push-image", "bootstrap-service", "deploy-functions"} <= upstream("canary")
     assert "deploy-functions" in upstream("schedules")
@@ -170,3 +172,91 @@ def test_canary_runs_the_documented_gates(build):
         assert flag in script
     assert build["substitutions"]["_CANARY_STEPS"] == "10,50,100"
     assert float(build["substitutions"]["_MAX_ERROR_RATE"]) == 0.05
+
+
+# --- The release's values: none missing, none a local default or placeholder -----------------
+
+GOOD = dict(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results",
+            _STORE_ORIGINS="https://shop.acme-pets.com,https://www.acme-pets.com")
+
+
+def _check(tmp_path, **overrides):
+    return steps.run_step("check-substitutions", steps.values(**overrides), cwd=tmp_path)
+
+
+def test_real_values_pass_the_check(tmp_path):
+    done = _check(tmp_path, **GOOD)
+    assert done.returncode == 0, done.stderr
+
+
+def _topology_defaults() -> dict[str, str]:
+    """topology.yaml's local defaults (`${NAME:-default}`) of what the check guards."""
+    text = (ROOT / "topology.yaml").read_text()
+    found = dict(re.findall(r"\$\{(UPLOADS_BUCKET|RESULTS_BUCKET|STORE_ORIGINS):-([^}]*)\}", text))
+    assert set(found) == {"UPLOADS_BUCKET", "RESULTS_BUCKET", "STORE_ORIGINS"}
+    return found
+
+
+@pytest.mark.parametrize(("name", "value", "why"), [
+    ("_UPLOADS_BUCKET", "", "missing"),
+    ("_RESULTS_BUCKET", "", "missing"),
+    ("_STORE_ORIGINS", "", "missing"),
+    ("_REGION", "", "missing"),
+    ("_STORE_ORIGINS", "http://shop.acme-pets.com", "not an https:// origin"),
+    ("_STORE_ORIGINS", "https://shop.acme-pets.com, http://localhost:8000", "placeholder"),
+    ("_STORE_ORIGINS", "https://shop.example.com", "placeholder"),
+    *[("_" + name, value, "") for name, value in _topology_defaults().items()],
+])
+def test_a_missing_or_placeholder_value_fails_the_check(tmp_path, name, value, why):
+    done = _check(tmp_path, **{**GOOD, name: value})
+    assert done.returncode != 0
+    assert f"substitution {name}" in done.stderr and why in done.stderr
+
+
+def test_the_build_as_committed_fails_the_check_until_values_are_given(tmp_path):
+    done = _check(tmp_path)
+    assert done.returncode != 0
+    for name in ("_UPLOADS_BUCKET", "_RESULTS_BUCKET", "_STORE_ORIGINS"):
+        assert f"substitution {name}: missing" in done.stderr
+
+
+def test_terraform_outputs_every_value_the_check_requires():
+    checked = re.search(r"for name in ([_A-Z ]+); do", steps.step("check-substitutions")["args"][1]).group(1).split()
+    output = re.search(r'output "build_substitutions" \{(.*?)\n\}', (ROOT / "infra" / "outputs.tf").read_text(), re.S)
+    assert output, "infra/outputs.tf has no build_substitutions output"
+    given = set(re.findall(r"(_[A-Z_]+)=", output.group(1)))
+    assert set(checked) <= given <= set(yaml.safe_load(CLOUDBUILD.read_text())["substitutions"])
+
+
+# --- bootstrap-service: only a definite "not found" creates (replaces) the service --------------
+
+def _bootstrap(tmp_path, describe):
+    log = tmp_path / "gcloud.log"
+    path = steps.fake_gcloud(tmp_path / "bin", log, describe)
+    done = steps.run_step("bootstrap-service", steps.values(**GOOD), cwd=tmp_path, path=path)
+    return done, steps.logged(log)
+
+
+def _replaced(calls):
+    return [c for c in calls if c[:3] == ["run", "services", "replace"]]
+
+
+def test_a_missing_service_is_created_from_service_yaml(tmp_path):
+    done, calls = _bootstrap(tmp_path, "not-found")
+    assert done.returncode == 0, done.stderr
+    assert _replaced(calls) == [["run", "services", "replace", ".deploy/service.yaml", "--region=us-central1"]]
+    assert any(c[:3] == ["run", "services", "add-iam-policy-binding"] for c in calls)
+
+
+def test_an_existing_service_is_left_to_the_canary(tmp_path):
+    done, calls = _bootstrap(tmp_path, "exists")
+    assert done.returncode == 0, done.stderr
+    assert _replaced(calls) == [] and calls[0][:3] == ["run", "services", "describe"]
+
+
+@pytest.mark.parametrize("describe", ["transient", "forbidden"])
+def test_any_other_describe_error_fails_the_step_without_replacing(tmp_path, describe):
+    done, calls = _bootstrap(tmp_path, describe)
+    assert done.returncode != 0
+    assert _replaced(calls) == [] and len(calls) == 1  # nothing after the failed describe
+    assert "not replacing it" in done.stderr
