@@ -145,7 +145,9 @@ def budget_guard(cloud_event):
 @functions_framework.http
 def rollback(request):
     if (refused := rollback_fn.authenticate(request.headers, request.args, get_settings())) is not None:
-        logs.log(logger, logging.WARNING, "rollback webhook refused", status=refused, remote=request.remote_addr)
+        # Names only, never values or the URL: a refused call may carry a secret.
+        logs.log(logger, logging.WARNING, "rollback webhook refused", status=refused, remote=request.remote_addr,
+                 secret_in_url=any(name in request.args for name in rollback_fn.SECRET_PARAMS))
         return http.error(refused, "unauthorized" if refused == 401 else "forbidden",
                           headers={"WWW-Authenticate": 'Basic realm="rollback"'} if refused == 401 else None)
     try:

@@ -69,9 +69,9 @@ class Settings(BaseSettings):
 
     # Operations: rollback webhook, announcements, known-good revisions.
     # Secrets come only from the environment; in production the function maps
-    # them from Secret Manager (`--set-secrets=ROLLBACK_WEBHOOK_TOKEN=...:latest`).
-    # With no credential configured the rollback webhook refuses every call.
-    rollback_webhook_token: str = ""
+    # them from Secret Manager (`--set-secrets=ROLLBACK_WEBHOOK_PASSWORD=...:latest`).
+    # The rollback webhook takes basic auth only; with no credential configured it
+    # refuses every call.
     rollback_webhook_user: str = ""
     rollback_webhook_password: str = ""
     slack_webhook_url: str = ""

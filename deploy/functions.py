@@ -29,9 +29,8 @@ OPS_FUNCTIONS = {"prewarm", "budget_guard", "rollback", "cost_report"}
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
 SECRETS = {
     # Cloud Monitoring's channel uses basic auth (user below, password = the token);
-    # the same token also works as ?auth_token= for a hand-made test call.
-    "rollback": {"ROLLBACK_WEBHOOK_TOKEN": "rollback-webhook-token", "ROLLBACK_WEBHOOK_PASSWORD": "rollback-webhook-token",
-                 "SLACK_WEBHOOK_URL": "slack-webhook-url"},
+    # the function refuses a token in the URL (request logs keep URLs).
+    "rollback": {"ROLLBACK_WEBHOOK_PASSWORD": "rollback-webhook-token", "SLACK_WEBHOOK_URL": "slack-webhook-url"},
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers

@@ -39,27 +39,31 @@ class Answer:
         return {k: v for k, v in asdict(self).items() if k != "status" and v != ""}
 
 
-def authenticate(headers: Mapping[str, str], args: Mapping[str, str], settings: Settings) -> int | None:
-    """None when the caller proved a configured credential; else 401 (none given) or 403 (wrong).
+# Query parameters that would carry a secret in the URL. Cloud Run's request logs
+# keep the whole URL, so such a call is refused whatever the value, never compared.
+SECRET_PARAMS = ("auth_token",)
 
-    Both forms Cloud Monitoring webhooks support: basic auth, or a token in the URL
-    (`?auth_token=`). Compared in constant time; nothing configured refuses all."""
-    given_token = args.get("auth_token", "")
-    authorization = headers.get("Authorization", "")
-    if not given_token and not authorization:
+
+def authenticate(headers: Mapping[str, str], args: Mapping[str, str], settings: Settings) -> int | None:
+    """None when the caller proved the basic-auth credential; else 401 (none given, or a
+    secret in the URL) or 403 (wrong).
+
+    Basic auth only: Cloud Monitoring's `webhook_basicauth` channel sends it in the
+    Authorization header (infra/monitoring.tf). Compared in constant time; nothing
+    configured refuses all."""
+    if any(name in args for name in SECRET_PARAMS):
         return 401
-    accepted = False
-    token = settings.rollback_webhook_token
-    if token and given_token:
-        accepted |= hmac.compare_digest(given_token.encode(), token.encode())
+    authorization = headers.get("Authorization", "")
+    if not authorization:
+        return 401
     user, password = settings.rollback_webhook_user, settings.rollback_webhook_password
-    if user and password and authorization[:6].lower() == "basic ":
-        try:
-            given = base64.b64decode(authorization[6:].strip(), validate=True)
-        except (binascii.Error, ValueError):
-            given = b""
-        accepted |= hmac.compare_digest(given, f"{user}:{password}".encode())
-    return None if accepted else 403
+    if not (user and password) or authorization[:6].lower() != "basic ":
+        return 403
+    try:
+        given = base64.b64decode(authorization[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return 403
+    return None if hmac.compare_digest(given, f"{user}:{password}".encode()) else 403
 
 
 def parse(body: bytes) -> MonitoringNotification:

@@ -27,8 +27,13 @@ resource "google_monitoring_notification_channel" "email" {
   labels       = { email_address = var.alert_email }
 }
 
-# Basic auth: the password is the rollback-webhook-token secret, read at apply
-# time (it lands in the state, which is why the state bucket is private).
+# Basic auth (`webhook_basicauth`: labels url and username, sensitive label
+# password), so the secret travels in the Authorization header, never in the URL,
+# which request logs keep; the function refuses a URL token (`webhook_tokenauth`'s
+# ?auth_token=). https://cloud.google.com/monitoring/support/notification-options#webhooks
+# https://cloud.google.com/monitoring/alerts/using-channels-api
+# The password is the rollback-webhook-token secret, read at apply time (it lands
+# in the state, which is why the state bucket is private).
 data "google_secret_manager_secret_version" "rollback_token" {
   count  = var.rollback_webhook_enabled ? 1 : 0
   secret = google_secret_manager_secret.app["rollback-webhook-token"].id

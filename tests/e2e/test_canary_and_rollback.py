@@ -30,6 +30,7 @@ from tests.integration.webhook_recorder import Recorder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about a minute and a half in all
 TOKEN = "drill-" + uuid.uuid4().hex
+USER = "cloud-monitoring"  # as infra/monitoring.tf's webhook_basicauth channel
 BAD_ENV = "RESULTS_BUCKET=pet-results-typo"
 
 
@@ -69,7 +70,8 @@ class Shoppers:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     slack = Recorder()
-    env = {"ROLLBACK_WEBHOOK_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": slack.url, "ROLLBACK_WINDOW_SECONDS": "600"}
+    env = {"ROLLBACK_WEBHOOK_USER": USER, "ROLLBACK_WEBHOOK_PASSWORD": TOKEN, "SLACK_WEBHOOK_URL": slack.url,
+           "ROLLBACK_WINDOW_SECONDS": "600"}
     with Stack(tmp_path_factory.mktemp("rollout"), env=env, functions=["rollback"], cloud_run=True) as running:
         with running.client_env():
             from google.auth.credentials import AnonymousCredentials
@@ -135,8 +137,9 @@ def test_rollback_drill(stack):
     good = stack.ops.store.known_good("pet-cutout-gpu")
     condition = Condition.from_topology(stack.topology, "gpu-error-rate", window_seconds=10, min_requests=1)
     time.sleep(condition.window_seconds)  # earlier tests' errors age out of the window
-    policy = AlertPolicy(stack.url("cloud_run") + "/_local/stats", f"{stack.url('rollback')}/?auth_token={TOKEN}",
-                         condition, project=stack.project, region="us-central1", service="pet-cutout-gpu").start()
+    policy = AlertPolicy(stack.url("cloud_run") + "/_local/stats", f"{stack.url('rollback')}/", condition,
+                         project=stack.project, region="us-central1", service="pet-cutout-gpu",
+                         auth=(USER, TOKEN)).start()
     try:
         deployed_at = time.time()
         deploy = canary(stack, "drill", "--env", BAD_ENV, gate=60, background=True)
@@ -176,13 +179,17 @@ def test_rollback_drill(stack):
     # A forged webhook never acts, even when there would be something to roll back.
     drill = incident.revision
     stack.ops.cloud_run.set_traffic("pet-cutout-gpu", [TrafficEntry(good, 50), TrafficEntry(drill, 50, "drill")])
-    forged = AlertPolicy("", stack.url("rollback") + "/?auth_token=guess", condition, project=stack.project,
+    # Basic auth kept the secret out of every log, the server's request log included.
+    for log in (stack.workdir / "logs").glob("*.log"):
+        assert TOKEN not in log.read_text(errors="replace"), log.name
+    # The real secret in the URL is refused too: URLs end up in request logs.
+    forged = AlertPolicy("", stack.url("rollback") + f"/?auth_token={TOKEN}", condition, project=stack.project,
                          region="us-central1", service="pet-cutout-gpu")
     from local_stack.alerts import Incident
 
     fake = Incident("0.forged", drill, time.time(), 1.0)
-    assert forged.deliver(fake) == 403
-    forged.webhook_url, forged.auth = stack.url("rollback") + "/", ("monitoring", "guess")
+    assert forged.deliver(fake) == 401
+    forged.webhook_url, forged.auth = stack.url("rollback") + "/", (USER, "guess")
     assert forged.deliver(fake) == 403
     forged.auth = None
     assert forged.deliver(fake) == 401

@@ -40,7 +40,7 @@ def test_invokers_follow_the_declared_callers(topo):
     assert by_target["upload_url"].public and by_target["job_status"].public
     assert by_target["prewarm"].invokers == ["serviceAccount:scheduler-invoker@acme.iam.gserviceaccount.com"]
     assert not by_target["prewarm"].public
-    assert by_target["rollback"].public and "ROLLBACK_WEBHOOK_TOKEN" in by_target["rollback"].secrets
+    assert by_target["rollback"].public and by_target["rollback"].secrets["ROLLBACK_WEBHOOK_PASSWORD"] == "rollback-webhook-token"
 
 
 def test_commands_are_http_triggered_2nd_gen_python311(topo):

@@ -1,4 +1,5 @@
 import base64
+import logging
 from datetime import timedelta
 
 import pytest
@@ -10,8 +11,8 @@ from settings import Settings
 from tests.unit.ops_fakes import FakeCloudRun, MemoryOps, RecordingNotifier, now
 
 GOOD, BAD = "pet-cutout-gpu-00001-aaa", "pet-cutout-gpu-canary-bbb"
-SETTINGS = Settings(rollback_webhook_token="s3cret-token", rollback_webhook_user="monitoring",
-                    rollback_webhook_password="pa55word", rollback_window_seconds=600)
+SETTINGS = Settings(rollback_webhook_user="monitoring", rollback_webhook_password="pa55word",
+                    rollback_window_seconds=600)
 
 
 def incident(incident_id="0.abc", state="open", policy="gpu-error-rate", service="pet-cutout-gpu"):
@@ -40,12 +41,14 @@ def basic(user, password):
 
 
 @pytest.mark.parametrize("headers, args, expected", [
-    ({}, {"auth_token": "s3cret-token"}, None),
     (basic("monitoring", "pa55word"), {}, None),
     ({}, {}, 401),
-    ({}, {"auth_token": "s3cret-tokeN"}, 403),
+    # A secret in the URL is refused, right or wrong, even beside good basic auth.
+    ({}, {"auth_token": "pa55word"}, 401),
     ({}, {"auth_token": ""}, 401),
+    (basic("monitoring", "pa55word"), {"auth_token": "pa55word"}, 401),
     (basic("monitoring", "wrong"), {}, 403),
+    (basic("monitoring", "pa55word\n"), {}, 403),  # a stored trailing newline does not match
     ({"Authorization": "Basic !!!not-base64"}, {}, 403),
     ({"Authorization": "Bearer s3cret-token"}, {}, 403),
 ])
@@ -54,8 +57,8 @@ def test_authentication(headers, args, expected):
 
 
 def test_nothing_configured_refuses_everyone():
-    assert rollback.authenticate({}, {"auth_token": ""}, Settings()) == 401
-    assert rollback.authenticate(basic("", ""), {"auth_token": "x"}, Settings()) == 403
+    assert rollback.authenticate({}, {}, Settings()) == 401
+    assert rollback.authenticate(basic("", ""), {}, Settings()) == 403
 
 
 def test_an_open_incident_moves_all_traffic_to_the_known_good_revision(world):
@@ -129,14 +132,45 @@ def test_the_http_target_refuses_a_forged_call_before_doing_anything(monkeypatch
     import flask
 
     import main
+    from adapters.logs import JsonFormatter
 
     monkeypatch.setattr(main, "ops", lambda: pytest.fail("a refused call must not act"))
-    monkeypatch.setenv("ROLLBACK_WEBHOOK_TOKEN", "s3cret-token")
+    records: list[logging.LogRecord] = []
+    recorder = logging.Handler()
+    recorder.emit = records.append  # every line the process logs, as Cloud Logging would get it
+    logging.getLogger().addHandler(recorder)
+    monkeypatch.setenv("ROLLBACK_WEBHOOK_USER", "monitoring")
+    monkeypatch.setenv("ROLLBACK_WEBHOOK_PASSWORD", "pa55word")
     main.get_settings.cache_clear()
     try:
         app = flask.Flask(__name__)
-        for query, status in (("", 401), ("?auth_token=guess", 403)):
-            with app.test_request_context("/" + query, method="POST", json=incident().model_dump()):
-                assert main.rollback(flask.request)[1] == status
+        calls = (("", {}, 401), ("?auth_token=pa55word", {}, 401), ("?auth_token=pa55word", basic("monitoring", "pa55word"), 401),
+                 ("", basic("monitoring", "guess"), 403))
+        for query, headers, status in calls:
+            with app.test_request_context("/" + query, method="POST", json=incident().model_dump(), headers=headers):
+                answer = main.rollback(flask.request)
+                assert answer[1] == status
+                assert "pa55word" not in answer[0]
     finally:
         main.get_settings.cache_clear()
+        logging.getLogger().removeHandler(recorder)
+    lines = [JsonFormatter().format(record) for record in records]
+    refused = [line for line in lines if "rollback webhook refused" in line]
+    assert len(refused) == len(calls)
+    assert not [line for line in lines if "pa55word" in line or "auth_token" in line]
+    assert sum('"secret_in_url": true' in line for line in refused) == 2
+
+
+def test_the_deployed_channel_and_docs_keep_the_secret_out_of_urls_and_newlines():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monitoring = (root / "infra" / "monitoring.tf").read_text()
+    channel = monitoring[monitoring.index('resource "google_monitoring_notification_channel" "rollback"'):]
+    channel = channel[:channel.index("\n}\n")]
+    assert 'type         = "webhook_basicauth"' in channel and "password" in channel
+    assert "auth_token" not in channel and "?" not in channel.split("url", 1)[1].splitlines()[0]
+    # Each secret value the docs store goes in without a trailing newline.
+    docs = (root / "docs" / "deploy.md").read_text()
+    adds = [line for line in docs.splitlines() if "gcloud secrets versions add" in line]
+    assert adds and all(line.startswith("printf '%s' ") for line in adds), adds
