@@ -61,7 +61,7 @@ def _gcloud_calls(line: str) -> list[list[str]]:
     lexer.whitespace_split, lexer.commenters = True, "#"
     calls, current = [], None
     for token in lexer:
-        if set(token) <= _OPERATORS or token.endswith("$") and current is None:
+        if set(token) <= _OPERATORS:
             if current:
                 calls.append(current)
             current = None

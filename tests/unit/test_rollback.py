@@ -144,8 +144,8 @@ def test_the_http_target_refuses_a_forged_call_before_doing_anything(monkeypatch
     main.get_settings.cache_clear()
     try:
         app = flask.Flask(__name__)
-        calls = (("", {}, 401), ("?auth_token=pa55word", {}, 401), ("?auth_token=pa55word", basic("monitoring", "pa55word"), 401),
-                 ("", basic("monitoring", "guess"), 403))
+        calls = (("", {}, 401), ("?auth_token=pa55word", {}, 401),
+                 ("?auth_token=pa55word", basic("monitoring", "pa55word"), 401), ("", basic("monitoring", "guess"), 403))
         for query, headers, status in calls:
             with app.test_request_context("/" + query, method="POST", json=incident().model_dump(), headers=headers):
                 answer = main.rollback(flask.request)
