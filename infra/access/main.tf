@@ -43,7 +43,8 @@ locals {
     "pipeline-datastore" = { sa = "fn-pipeline", role = "roles/datastore.user", condition = null }
     "ops-datastore"      = { sa = "fn-ops", role = "roles/datastore.user", condition = null }
     "gpu-datastore"      = { sa = "gpu-service", role = "roles/datastore.user", condition = null }
-    "gpu-metrics"        = { sa = "gpu-service", role = "roles/monitoring.metricWriter", condition = null }
+    # The canary records its steps and the known-good revision (adapters/ops.py).
+    "deployer-datastore" = { sa = "deployer", role = "roles/datastore.user", condition = null }
     # The deployer creates the GPU service and the functions (which are Cloud Run
     # services) and sets their invoker policies: run.admin is the narrowest role
     # with setIamPolicy. The canary's gates read Cloud Monitoring.
