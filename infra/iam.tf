@@ -4,8 +4,9 @@
 # and the GPU service are made by the build, which creates those services
 # (deploy/functions.py, cloudbuild.yaml).
 module "access" {
-  source  = "./access"
-  project = var.project
+  source       = "./access"
+  project      = var.project
+  ops_database = var.ops_database
 }
 
 locals {
@@ -46,7 +47,7 @@ resource "google_project_iam_member" "access" {
   project    = var.project
   role       = each.value.role
   member     = google_service_account.runtime[each.value.sa].member
-  depends_on = [google_project_iam_custom_role.access]
+  depends_on = [google_project_iam_custom_role.access, google_firestore_database.ops]
 
   dynamic "condition" {
     for_each = each.value.condition == null ? [] : [each.value.condition]

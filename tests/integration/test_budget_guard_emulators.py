@@ -55,7 +55,7 @@ def test_one_warning_one_emergency_one_exit(stack):
 
         settings = Settings()
         ops = Ops(settings)
-        db = firestore.Client(project=stack.project)
+        db = firestore.Client(project=stack.project, database=settings.ops_database)  # the ops log's own database
         publisher = pubsub_v1.PublisherClient()
         topic = publisher.topic_path(stack.project, "billing-alerts")
 

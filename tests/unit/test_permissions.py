@@ -353,3 +353,60 @@ def test_custom_roles_hold_only_needed_permissions(access):
         holders = [g for g in all_grants if g.role == name]
         used = {n.permission for g in holders for n in all_needs if covers(g, n, access)}
         assert set(role["permissions"]) == used, role_id
+
+
+# --- least privilege, stated --------------------------------------------------
+
+def _holds(access, account: str, permission: str, resource: str) -> bool:
+    probe = Need(account, permission, resource, "probe")
+    return any(covers(g, probe, access) for g in grants(access))
+
+
+@needs_terraform
+def test_the_public_functions_cannot_read_shoppers_photos_or_write_beyond_their_documents(access):
+    public = {DECLARATION["entry_points"][f]["account"] for f in ("upload_url", "job_status")}
+    assert len(public) == 1 and public != {DECLARATION["entry_points"]["intake"]["account"]}
+    (account,) = public
+    assert not _holds(access, account, "storage.objects.get", "bucket/uploads")
+    assert not _holds(access, account, "storage.objects.list", "bucket/uploads")
+    for permission in ("datastore.entities.delete", "datastore.entities.list"):
+        assert not _holds(access, account, permission, "database/(default)")
+    for permission in ("datastore.entities.create", "datastore.entities.update", "datastore.entities.get"):
+        assert not _holds(access, account, permission, "database/ops")
+
+
+@needs_terraform
+def test_the_gpu_service_cannot_write_operations_state(access):
+    account = DECLARATION["entry_points"]["gpu_service"]["account"]
+    for permission in ("datastore.entities.create", "datastore.entities.update", "datastore.entities.delete"):
+        assert not _holds(access, account, permission, "database/ops")
+    assert _holds(access, account, "datastore.entities.update", "database/(default)")  # its leases
+
+
+def test_ops_state_is_in_the_database_the_declaration_protects():
+    from settings import Settings
+
+    ops_ops = {op for op, needs_ in DECLARATION["operations"].items() if op.startswith("store.")
+               and all(n["at"] == f"database/{Settings().ops_database}" for n in needs_)}
+    assert {"store.record", "store.set_known_good", "store.claim"} <= ops_ops
+    assert set(DECLARATION["databases"]) == {"(default)", Settings().ops_database}
+
+
+def test_terraform_makes_one_resource_per_access_entry_and_grants_nothing_else():
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "infra").glob("*.tf")))
+    blocks = re.findall(r'^resource "(google_\w+_iam_(?:member|custom_role))" "([\w-]+)" \{\n(.*?)^\}', text, re.S | re.M)
+    for kind, name, body in blocks:
+        if "google_service_account.runtime" in body.split("member", 1)[-1] or name == "access":
+            assert name == "access", f"{kind}.{name}: grant to our accounts outside infra/access"
+            assert re.search(r"for_each\s*=\s*module\.access\.\w+", body), f"{kind}.{name}"
+    made = {kind for kind, name, _ in blocks if name == "access"}
+    assert made == {"google_project_iam_custom_role", "google_storage_bucket_iam_member",
+                    "google_pubsub_topic_iam_member", "google_project_iam_member",
+                    "google_service_account_iam_member", "google_secret_manager_secret_iam_member",
+                    "google_artifact_registry_repository_iam_member"}
+
+
+@needs_terraform
+def test_the_vendored_roles_are_the_ones_in_use(access):
+    predefined = {g.role for g in grants(access) if g.role.startswith("roles/")}
+    assert predefined == set(ROLES)
