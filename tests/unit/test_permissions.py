@@ -151,9 +151,13 @@ def needs() -> list[Need]:
 
 @pytest.fixture(scope="module")
 def access() -> dict:
-    """infra/access evaluated by terraform (the module used in place, as infra/iam.tf uses it)."""
     if TERRAFORM is None:
         pytest.skip("terraform is not installed")
+    return evaluate_access()
+
+
+def evaluate_access() -> dict:
+    """infra/access evaluated by terraform (the module used in place, as infra/iam.tf uses it)."""
     work = ROOT / ".local" / "tf-access"
     work.mkdir(parents=True, exist_ok=True)
     (work / "main.tf").write_text(f'module "a" {{\n  source  = "../../infra/access"\n  project = "{PROJECT}"\n}}\n')
@@ -410,3 +414,32 @@ def test_terraform_makes_one_resource_per_access_entry_and_grants_nothing_else()
 def test_the_vendored_roles_are_the_ones_in_use(access):
     predefined = {g.role for g in grants(access) if g.role.startswith("roles/")}
     assert predefined == set(ROLES)
+
+
+# --- docs/deploy.md's table ----------------------------------------------------
+
+def _table() -> dict[str, tuple[set[str], set[str]]]:
+    """account -> (entry points in `what runs as it`, roles in `roles`), from docs/deploy.md."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    rows = {}
+    for line in text.split("| account | what runs as it | roles | why |", 1)[1].splitlines()[2:]:
+        if not line.startswith("| `"):
+            break
+        account, runs, roles, why = [cell.strip() for cell in line.strip("|").split(" | ")]
+        assert why, account
+        rows[account.strip("`")] = (set(re.findall(r"`([\w-]+)`", runs)),
+                                    set(re.findall(r"`(roles/[\w.]+|petCutout\w+)`", roles)))
+    return rows
+
+
+@needs_terraform
+def test_the_deploy_guide_table_matches_infra_and_the_declaration(access):
+    table = _table()
+    assert set(table) == set(DECLARATION["accounts"])
+    granted: dict[str, set[str]] = {}
+    for g in grants(access):
+        granted.setdefault(g.account, set()).add(g.role.rsplit("/", 1)[-1] if g.role.startswith("projects/") else g.role)
+    for account, (runs, roles) in table.items():
+        assert roles == granted.get(account, set()), account
+        if account not in DECLARATION["identities"]:
+            assert runs == {n for n, e in DECLARATION["entry_points"].items() if e["account"] == account}, account
