@@ -96,12 +96,17 @@ def _port(node: ast.AST, module: str) -> str | None:
 
 def reach(root: str) -> set[str]:
     """Operations (`port.method`) reachable from `module:function`, or from `module` (its top level)."""
+    return set(reach_with_arguments(root))
+
+
+def reach_with_arguments(root: str) -> dict[str, set[str]]:
+    """Each reachable operation with the source text of the first argument of each call of it."""
     module, _, function = root.partition(":")
     start = [_definition(module, function)] if function else [modules()[module]]
     if start[0] is None:
         raise LookupError(f"{root} not found")
     seen: set[int] = set()
-    found: set[str] = set()
+    found: dict[str, set[str]] = {}
     todo = [(module, node) for node in start]
     while todo:
         module, node = todo.pop()
@@ -111,7 +116,8 @@ def reach(root: str) -> set[str]:
         for child in ast.walk(node):
             if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
                 if port := _port(child.func.value, module):
-                    found.add(f"{port}.{child.func.attr}")
+                    first = ast.unparse(child.args[0]) if child.args else ""
+                    found.setdefault(f"{port}.{child.func.attr}", set()).add(first)
             target = None
             if isinstance(child, ast.Name) and child.id in _names(module):
                 target = _names(module)[child.id]

@@ -276,6 +276,32 @@ def test_each_entry_point_declares_exactly_what_it_does(name):
             assert sorted(map(str, params)) == sorted(map(str, declared[op])), op
 
 
+# Where a call names its bucket or topic through settings, the declared one must be that.
+_SETTING_RESOURCE = {"uploads_bucket": ("bucket", "uploads"), "results_bucket": ("bucket", "results")}
+
+
+def _resource_of(argument: str) -> tuple[str, str] | None:
+    from settings import Settings
+
+    field = argument.rsplit(".", 1)[-1]
+    if field in _SETTING_RESOURCE:
+        return _SETTING_RESOURCE[field]
+    if field.endswith("_topic") and field in Settings.model_fields:
+        return "topic", getattr(Settings(), field)
+    return None  # a bucket or topic the message names: the declaration's word
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in DECLARATION["entry_points"].items() if "runs" in e
+                                        and e["runs"] != "deploy.functions"))
+def test_declared_buckets_and_topics_are_the_ones_the_calls_name(name):
+    entry = DECLARATION["entry_points"][name]
+    for op, arguments in iam_reach.reach_with_arguments(entry["runs"]).items():
+        declared = {(k, v) for params in _params(entry["uses"].get(op)) for k, v in params.items()}
+        for argument in arguments:
+            if resource := _resource_of(argument):
+                assert resource in declared, f"{name}: {op}({argument}, ...) but declared {sorted(declared)}"
+
+
 def test_the_walk_sees_a_new_adapter_call(tmp_path, monkeypatch):
     """An undeclared call added to a handler shows up in what the entry point reaches."""
     source = (ROOT / "functions" / "job_events.py").read_text()
