@@ -91,7 +91,9 @@ class Ops:
 
         from adapters.ops import FirestoreOps
 
-        return FirestoreOps(firestore.Client(project=self.settings.google_cloud_project),
+        project = self.settings.google_cloud_project
+        return FirestoreOps(firestore.Client(project=project, database=self.settings.ops_database),
+                            jobs_client=firestore.Client(project=project),
                             jobs_collection=self.settings.jobs_collection,
                             known_good_collection=self.settings.known_good_collection)
 

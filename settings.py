@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     rollback_policies: str = "gpu-error-rate"  # alert policy display names that trigger a rollback
     rollback_window_seconds: int = 30 * 60  # at most one automatic rollback per service per window
     known_good_collection: str = "known_good"
+    # Operations state (ops_* collections, known_good) lives in its own Firestore
+    # database: IAM conditions on the database name keep the GPU service and the
+    # public functions from writing it (infra/access). The emulator serves any name.
+    ops_database: str = "ops"
 
     log_level: str = "INFO"
 

@@ -77,10 +77,12 @@ class OpsStore(abc.ABC):
 
 
 class FirestoreOps(OpsStore):
-    def __init__(self, client, *, jobs_collection: str = "jobs", known_good_collection: str = "known_good",
-                 prefix: str = "ops_"):
+    """`client` is the operations database; `jobs_client` the one jobs live in (read only here)."""
+
+    def __init__(self, client, *, jobs_client=None, jobs_collection: str = "jobs",
+                 known_good_collection: str = "known_good", prefix: str = "ops_"):
         self._db = client
-        self._jobs = client.collection(jobs_collection)
+        self._jobs = (jobs_client or client).collection(jobs_collection)
         self._known_good = client.collection(known_good_collection)
         self._actions = client.collection(prefix + "actions")
         self._log = client.collection(prefix + "log")

@@ -23,9 +23,9 @@ import yaml
 from local_stack import topology
 
 RUNTIME = "python311"
-# Functions that act on the GPU service, the budget and the rollback run as fn-ops;
-# the rest as fn-pipeline (see infra/iam.tf).
-OPS_FUNCTIONS = {"prewarm", "budget_guard", "rollback", "cost_report"}
+# Which service account runs each function: infra/permissions.yaml, the declaration
+# tests/unit/test_permissions.py proves against the code and infra/.
+PERMISSIONS = Path(__file__).resolve().parents[1] / "infra" / "permissions.yaml"
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
 SECRETS = {
     # Cloud Monitoring's channel uses basic auth (user below, password = the token);
@@ -59,9 +59,19 @@ def function_name(target: str) -> str:
     return target.replace("_", "-")
 
 
+def accounts(path: Path | None = None) -> dict[str, str]:
+    """main.py target -> the account id infra/permissions.yaml runs it as."""
+    entries = yaml.safe_load((path or PERMISSIONS).read_text())["entry_points"]
+    return {e["runs"].split(":", 1)[1]: e["account"] for e in entries.values()
+            if str(e.get("runs", "")).startswith("main:")}
+
+
 def plan(topo: dict, project: str) -> list[Deploy]:
     """One Deploy per function of the topology, with who may invoke it."""
     sa = lambda account: f"{account}@{project}.iam.gserviceaccount.com"  # noqa: E731
+    runs_as = accounts()
+    if missing := sorted(set(topo["functions"]) - set(runs_as)):
+        raise ValueError(f"no account for {', '.join(missing)} in {PERMISSIONS.name}: declare the entry point")
     deploys = []
     for target, spec in topo["functions"].items():
         invokers: list[str] = []
@@ -74,7 +84,7 @@ def plan(topo: dict, project: str) -> list[Deploy]:
         public = bool(spec.get("public")) or spec.get("invoker") == "cloud-monitoring"
         deploys.append(Deploy(
             target=target, name=function_name(target),
-            service_account=sa("fn-ops" if target in OPS_FUNCTIONS else "fn-pipeline"),
+            service_account=sa(runs_as[target]),
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
             public=public, invokers=invokers, secrets=SECRETS.get(target, {})))
     return deploys
@@ -89,7 +99,8 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "UPLOADS_BUCKET": topo["buckets"]["uploads"]["name"],
         "RESULTS_BUCKET": topo["buckets"]["results"]["name"],
         "STORE_ORIGINS": topo["buckets"]["uploads"]["cors"]["origins"],
-        "SIGNING_SERVICE_ACCOUNT": f"fn-pipeline@{project}.iam.gserviceaccount.com",
+        # The public functions sign URLs as themselves (signBlob on their own account).
+        "SIGNING_SERVICE_ACCOUNT": f"{accounts()['upload_url']}@{project}.iam.gserviceaccount.com",
         "GPU_SERVICE": gpu,
         "GPU_SERVICE_URL": f"https://{gpu}-{project_number}.{region}.run.app",
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.

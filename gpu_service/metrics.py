@@ -42,8 +42,8 @@ class StageObservingPublisher(Publisher):
     the job's record; observing them where they are published keeps one
     source of truth for both."""
 
-    def __init__(self, inner: Publisher):
-        self._inner = inner
+    def __init__(self, publisher: Publisher):
+        self._publisher = publisher
 
     def publish(self, topic: str, data: bytes, **attributes: str) -> str:
         if attributes.get("kind") in ("succeeded", "failed"):
@@ -52,4 +52,4 @@ class StageObservingPublisher(Publisher):
                     observe_stage(_EVENT_STAGES.get(stage, stage), float(seconds))
             except (ValueError, TypeError, AttributeError):
                 logger.warning("job event without readable timings")
-        return self._inner.publish(topic, data, **attributes)
+        return self._publisher.publish(topic, data, **attributes)

@@ -7,6 +7,20 @@ resource "google_firestore_database" "default" {
   depends_on              = [google_project_service.apis]
 }
 
+# Operations state (claims, the ops log, known-good revisions, spend, emergency
+# mode) in a database of its own: Firestore has no per-collection IAM, but IAM
+# conditions on the database name do hold (infra/access), so the GPU service and
+# the public functions, which write only (default), cannot touch it.
+# https://cloud.google.com/firestore/docs/manage-databases
+resource "google_firestore_database" "ops" {
+  name                    = var.ops_database
+  location_id             = var.firestore_location
+  type                    = "FIRESTORE_NATIVE"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  deletion_policy         = "ABANDON"
+  depends_on              = [google_project_service.apis]
+}
+
 # Old jobs go by themselves: Firestore's TTL deletes a job once its `expire_at`
 # timestamp has passed (the functions set it when they create a job).
 resource "google_firestore_field" "job_ttl" {

@@ -20,9 +20,3 @@ resource "google_secret_manager_secret" "app" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_secret_manager_secret_iam_member" "ops_reads" {
-  for_each  = google_secret_manager_secret.app
-  secret_id = each.value.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.runtime["fn-ops"].member
-}

@@ -21,6 +21,12 @@ variable "firestore_location" {
   default     = "us-central1"
 }
 
+variable "ops_database" {
+  description = "Firestore database of operations state: must equal the code's OPS_DATABASE (settings.py, default ops)."
+  type        = string
+  default     = "ops"
+}
+
 variable "jobs_collection" {
   description = "Firestore collection of jobs (settings.jobs_collection)."
   type        = string

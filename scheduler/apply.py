@@ -94,25 +94,25 @@ def plan(existing: list[scheduler_v1.Job], desired: dict[str, scheduler_v1.Job],
     return changes
 
 
-def apply(client: scheduler_v1.CloudSchedulerClient, schedule: Schedule, *, project: str, region: str,
+def apply(cloud_scheduler: scheduler_v1.CloudSchedulerClient, schedule: Schedule, *, project: str, region: str,
           target_url: str, service_account: str, dry_run: bool = False) -> list[Change]:
     """Bring the location's prefixed jobs in line with the schedule; returns what changed."""
     where = parent(project, region)
     desired = desired_jobs(schedule, project=project, region=region, target_url=target_url,
                            service_account=service_account)
-    existing = list(client.list_jobs(parent=where))
+    existing = list(cloud_scheduler.list_jobs(parent=where))
     changes = plan(existing, desired, schedule.job_prefix)
     for change in changes:
         log(logger, logging.INFO, "scheduler job change", change=str(change), dry_run=dry_run)
         if dry_run:
             continue
         if change.action == "create":
-            client.create_job(parent=where, job=desired[change.job_id])
+            cloud_scheduler.create_job(parent=where, job=desired[change.job_id])
         elif change.action == "update":
-            client.update_job(job=desired[change.job_id],
-                              update_mask=field_mask_pb2.FieldMask(paths=list(change.fields)))
+            cloud_scheduler.update_job(job=desired[change.job_id],
+                                       update_mask=field_mask_pb2.FieldMask(paths=list(change.fields)))
         else:
-            client.delete_job(name=f"{where}/jobs/{change.job_id}")
+            cloud_scheduler.delete_job(name=f"{where}/jobs/{change.job_id}")
     return changes
 
 

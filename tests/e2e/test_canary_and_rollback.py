@@ -203,6 +203,9 @@ def _log(stack, kind):
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = firestore.Client(project=stack.project).collection("ops_log").where(
+        from settings import Settings
+
+        ops_db = firestore.Client(project=stack.project, database=Settings().ops_database)
+        query = ops_db.collection("ops_log").where(
             filter=FieldFilter("kind", "==", kind))
         return [snap.to_dict() for snap in query.stream()]

@@ -55,12 +55,13 @@ def test_one_warning_one_emergency_one_exit(stack):
 
         settings = Settings()
         ops = Ops(settings)
-        db = firestore.Client(project=stack.project)
+        db = firestore.Client(project=stack.project)  # jobs
+        ops_db = firestore.Client(project=stack.project, database=settings.ops_database)  # the ops log's own database
         publisher = pubsub_v1.PublisherClient()
         topic = publisher.topic_path(stack.project, "billing-alerts")
 
         def log_count(kind):
-            return len(list(db.collection("ops_log").where(filter=FieldFilter("kind", "==", kind)).stream()))
+            return len(list(ops_db.collection("ops_log").where(filter=FieldFilter("kind", "==", kind)).stream()))
 
         def spend_cost():
             return (ops.store.latest_spend() or {}).get("cost")

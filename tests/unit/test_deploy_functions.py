@@ -60,7 +60,7 @@ def test_the_script_and_env_file_are_written(tmp_path, monkeypatch):
     env = yaml.safe_load((tmp_path / "functions.env.yaml").read_text())
     assert env["STORE_ORIGINS"] == "https://shop.example,https://www.shop.example"  # commas survive in a file
     assert env["GPU_SERVICE_URL"] == "https://pet-cutout-gpu-42.us-central1.run.app"
-    assert env["SIGNING_SERVICE_ACCOUNT"] == "fn-pipeline@acme.iam.gserviceaccount.com"
+    assert env["SIGNING_SERVICE_ACCOUNT"] == "fn-public@acme.iam.gserviceaccount.com"
 
 
 def _gcloudignored(path: str) -> bool:
@@ -90,3 +90,22 @@ def test_functions_upload_keeps_everything_main_imports():
         assert not _gcloudignored(module if module.endswith((".py", ".txt")) else module + "/x"), module
     requirements = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
     assert not [r for r in requirements if r.startswith(("torch", "-r"))], "functions must not drag in torch"
+
+
+def test_each_function_runs_as_the_account_the_declaration_names(topo, tmp_path, monkeypatch):
+    by_target = {d.target: d.service_account for d in deploy.plan(topo, "acme")}
+    assert by_target["upload_url"] == by_target["job_status"] == "fn-public@acme.iam.gserviceaccount.com"
+    assert by_target["intake"] == "fn-pipeline@acme.iam.gserviceaccount.com"
+    assert by_target["rollback"] == "fn-ops@acme.iam.gserviceaccount.com"
+    # The account comes from infra/permissions.yaml: change it there, and the deploy follows.
+    declaration = yaml.safe_load(deploy.PERMISSIONS.read_text())
+    declaration["entry_points"]["intake"]["account"] = "fn-other"
+    moved = tmp_path / "permissions.yaml"
+    moved.write_text(yaml.safe_dump(declaration))
+    monkeypatch.setattr(deploy, "PERMISSIONS", moved)
+    assert {d.target: d.service_account for d in deploy.plan(topo, "acme")}["intake"].startswith("fn-other@")
+    # A function the declaration does not name is refused, not deployed as some default.
+    del declaration["entry_points"]["intake"]
+    moved.write_text(yaml.safe_dump(declaration))
+    with pytest.raises(ValueError, match="intake"):
+        deploy.plan(topo, "acme")

@@ -1,0 +1,174 @@
+# Every IAM grant to this project's service accounts, as data: infra/iam.tf makes
+# one resource per entry, and tests/unit/test_permissions.py evaluates this module
+# (no provider) and checks it against infra/permissions.yaml, the code's needs.
+# Buckets are topology keys, topics topology ids, accounts the ids of `accounts`.
+
+variable "project" {
+  description = "Project id (conditions and custom role names carry it)."
+  type        = string
+}
+
+variable "ops_database" {
+  description = "The Firestore database of operations state (settings.ops_database)."
+  type        = string
+  default     = "ops"
+}
+
+locals {
+  # One account per group of entry points with the same needs (infra/permissions.yaml).
+  accounts = {
+    "fn-public"         = "The storefront's functions: upload URLs and job status"
+    "fn-pipeline"       = "Pipeline functions: intake, job events, dead letters"
+    "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost report"
+    "gpu-service"       = "GPU Cloud Run service"
+    "deployer"          = "Cloud Build: image, functions, GPU service, canary, schedules"
+    "fn-builder"        = "Builds the functions' containers (Cloud Functions build)"
+    "pubsub-pusher"     = "Identity in the OIDC token of every push subscription"
+    "scheduler-invoker" = "Identity Cloud Scheduler calls the pre-warm function with"
+  }
+
+  # Firestore has no per-collection IAM, but IAM conditions on the database name
+  # (resource.name "projects/P/databases/D"): operations state lives in its own
+  # database, so only fn-ops and the deployer can write it. Custom roles give only
+  # the document permissions the code uses (no delete, no list where unused).
+  # https://cloud.google.com/firestore/docs/security/iam (permissions per method)
+  # https://cloud.google.com/iam/docs/conditions-resource-attributes (resource.name)
+  custom_roles = {
+    "petCutoutDocuments" = {
+      title       = "Pet cut-out: read and write documents (no delete, no list)"
+      permissions = ["datastore.databases.get", "datastore.entities.create", "datastore.entities.get", "datastore.entities.update"]
+    }
+    "petCutoutDocumentReader" = {
+      title       = "Pet cut-out: read and query documents"
+      permissions = ["datastore.entities.get", "datastore.entities.list"]
+    }
+    "petCutoutOpsState" = {
+      title = "Pet cut-out: operations state (claims, log, known-good, spend)"
+      permissions = ["datastore.databases.get", "datastore.entities.create", "datastore.entities.delete",
+      "datastore.entities.get", "datastore.entities.list", "datastore.entities.update"]
+    }
+    "petCutoutOpsRecorder" = {
+      title       = "Pet cut-out: record releases and the known-good revision"
+      permissions = ["datastore.entities.create", "datastore.entities.update"]
+    }
+  }
+  role = { for id, _ in local.custom_roles : id => "projects/${var.project}/roles/${id}" }
+  database = {
+    for db in ["(default)", var.ops_database] : db => {
+      title      = "firestore-${replace(db, "/[()]/", "")}-only"
+      expression = "resource.name == \"projects/${var.project}/databases/${db}\" || resource.name.startsWith(\"projects/${var.project}/databases/${db}/\")"
+    }
+  }
+
+  bucket_roles = {
+    # upload_url signs PUT URLs (the upload acts as this account); it cannot read them.
+    "public-uploads-create" = { bucket = "uploads", sa = "fn-public", role = "roles/storage.objectCreator" }
+    # job_status signs GET URLs of cut-outs.
+    "public-results-read" = { bucket = "results", sa = "fn-public", role = "roles/storage.objectViewer" }
+    # intake checks the uploaded bytes.
+    "pipeline-uploads-read" = { bucket = "uploads", sa = "fn-pipeline", role = "roles/storage.objectViewer" }
+    # The GPU worker reads originals and writes each cut-out once (precondition).
+    "gpu-uploads-read"   = { bucket = "uploads", sa = "gpu-service", role = "roles/storage.objectViewer" }
+    "gpu-results-create" = { bucket = "results", sa = "gpu-service", role = "roles/storage.objectCreator" }
+    "gpu-results-read"   = { bucket = "results", sa = "gpu-service", role = "roles/storage.objectViewer" }
+  }
+
+  topic_roles = {
+    "pipeline-segment" = { topic = "segment-requests", sa = "fn-pipeline", role = "roles/pubsub.publisher" }
+    "gpu-job-events"   = { topic = "job-events", sa = "gpu-service", role = "roles/pubsub.publisher" }
+  }
+
+  project_roles = {
+    # Jobs, leases and rate-limit counters: the (default) database only.
+    "public-documents"   = { sa = "fn-public", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    "pipeline-documents" = { sa = "fn-pipeline", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    "gpu-documents"      = { sa = "gpu-service", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    # fn-ops counts jobs in (default) and keeps its state in the ops database.
+    "ops-jobs-read" = { sa = "fn-ops", role = local.role.petCutoutDocumentReader, condition = local.database["(default)"] }
+    "ops-state"     = { sa = "fn-ops", role = local.role.petCutoutOpsState, condition = local.database[var.ops_database] }
+    # The canary logs its steps and records the known-good revision rollback returns to.
+    "deployer-ops-state" = { sa = "deployer", role = local.role.petCutoutOpsRecorder, condition = local.database[var.ops_database] }
+    # The deployer creates the GPU service and the functions (which are Cloud Run
+    # services) and sets their invoker policies: run.admin is the narrowest role
+    # with setIamPolicy. The canary's gates read Cloud Monitoring.
+    "deployer-run"       = { sa = "deployer", role = "roles/run.admin", condition = null }
+    "deployer-functions" = { sa = "deployer", role = "roles/cloudfunctions.developer", condition = null }
+    "deployer-scheduler" = { sa = "deployer", role = "roles/cloudscheduler.admin", condition = null }
+    "deployer-logs"      = { sa = "deployer", role = "roles/logging.logWriter", condition = null }
+    "deployer-metrics"   = { sa = "deployer", role = "roles/monitoring.viewer", condition = null }
+    # Cloud Functions builds each function's container as fn-builder; this is the
+    # role Google documents for a custom build service account.
+    "builder-builds" = { sa = "fn-builder", role = "roles/cloudbuild.builds.builder", condition = null }
+    # `gcloud builds submit` stages the source in PROJECT_cloudbuild; the deployer
+    # reads it there and nowhere else.
+    "deployer-build-source" = {
+      sa = "deployer", role = "roles/storage.objectViewer"
+      condition = {
+        title      = "build-source-only"
+        expression = "resource.name.startsWith(\"projects/_/buckets/${var.project}_cloudbuild\")"
+      }
+    }
+  }
+
+  # Roles on a service account (`account`) for another (`sa`).
+  sa_roles = merge(
+    {
+      # V4 signed URLs without a key file: the public account signs through IAM
+      # (signBlob) as itself, and nobody else can sign as it.
+      "public-signs-as-itself" = { account = "fn-public", sa = "fn-public", role = "roles/iam.serviceAccountTokenCreator" }
+      # Pre-warm and rollback update the GPU service, which runs as gpu-service.
+      "ops-acts-as-gpu" = { account = "gpu-service", sa = "fn-ops", role = "roles/iam.serviceAccountUser" }
+    },
+    { for a in ["fn-public", "fn-pipeline", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
+    "deployer-acts-as-${a}" => { account = a, sa = "deployer", role = "roles/iam.serviceAccountUser" } },
+  )
+
+  secret_roles = {
+    for s in ["rollback-webhook-token", "slack-webhook-url"] :
+    "ops-reads-${s}" => { secret = s, sa = "fn-ops", role = "roles/secretmanager.secretAccessor" }
+  }
+
+  repository_roles = {
+    "deployer-push" = { sa = "deployer", role = "roles/artifactregistry.writer" }
+  }
+}
+
+output "accounts" {
+  description = "Service account id => description."
+  value       = local.accounts
+}
+
+output "custom_roles" {
+  description = "Custom role id => title and permissions."
+  value       = local.custom_roles
+}
+
+output "bucket_roles" {
+  description = "Roles on topology buckets."
+  value       = local.bucket_roles
+}
+
+output "topic_roles" {
+  description = "Roles on topology topics."
+  value       = local.topic_roles
+}
+
+output "project_roles" {
+  description = "Project-wide roles, each with an optional IAM condition."
+  value       = local.project_roles
+}
+
+output "sa_roles" {
+  description = "Roles on service accounts."
+  value       = local.sa_roles
+}
+
+output "secret_roles" {
+  description = "Roles on Secret Manager secrets."
+  value       = local.secret_roles
+}
+
+output "repository_roles" {
+  description = "Roles on the image repository."
+  value       = local.repository_roles
+}
