@@ -34,7 +34,7 @@ PROJECT = "acme-prod"
 TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed (.ci/install-system adds it)")
 # Build steps that call no Google API themselves (local work inside the build).
-LOCAL_STEPS = {"unit-tests", "build-image", "plan-functions", "render-service"}
+LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service"}  # no Google API calls
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def _step(step_id: str) -> dict:
 
 def _script_commands(step: dict) -> list[list[str]]:
     script = "\n".join(step.get("args", []))
+    script = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("#"))  # comments run nothing
     return [line.split() for line in re.findall(r"gcloud [^;|&\n>]+", script)]
 
 
