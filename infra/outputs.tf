@@ -22,3 +22,8 @@ output "image_repository" {
   description = "Where cloudbuild.yaml pushes the GPU image."
   value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
 }
+
+output "edge_ip" {
+  description = "The load balancer's address for var.edge_domain (empty without one)."
+  value       = local.edge_enabled ? google_compute_global_address.edge[0].address : ""
+}
