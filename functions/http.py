@@ -5,7 +5,6 @@ error answers without stack traces."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 from pydantic import ValidationError
@@ -13,8 +12,6 @@ from pydantic import ValidationError
 from adapters.logs import set_trace
 from domain.rate_limit import Limit, address_key
 from domain.sessions import Sessions
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096
 # Same rule as UploadUrlRequest.session_id (a signed token, id.timestamp.signature); empty means no session.
