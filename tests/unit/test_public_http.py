@@ -110,6 +110,10 @@ def test_a_new_made_up_session_per_request_gets_one_sessions_allowance(upload, l
     refused = post(upload, {**PHOTO, "session_id": "fresh-again"})
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"  # the session rate, not the IP's
     assert post(upload, PHOTO).status_code == 429  # sending none is the same bucket
+    limiter.now += 0.6  # the address has a token back (100 a minute), a session would not
+    assert post(upload, {**PHOTO, "session_id": "fresh-later"}).status_code == 429
+    limiter.now += 2.4  # 3 s: one session's token
+    assert [post(upload, {**PHOTO, "session_id": f"late{i}"}).status_code for i in range(2)] == [201, 429]
     assert post(upload, PHOTO, ip="203.0.113.8").status_code == 201  # another address has its own
 
 
