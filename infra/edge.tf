@@ -9,10 +9,11 @@
 # Cloud Armor's throttle action limits each client IP to a threshold, applied to each
 # backend service on its own (https://docs.cloud.google.com/armor/docs/rate-limiting-overview).
 #
-# This ceiling is coarser than the functions' own token buckets (per IPv4 address, not
-# per IPv6 /64, no sessions) and does not depend on Firestore: it is what still holds
-# while the shared counters are down (adapters/rate_limits.py, OutagePolicy). Its 429s
-# carry no Retry-After; the widget then waits 1 s.
+# This ceiling is coarser than the functions' own token buckets (per address, so an IPv6
+# client rotating inside its /64 counts as many; no sessions) and does not depend on
+# Firestore: it is what still holds while the shared counters are down
+# (adapters/rate_limits.py, OutagePolicy). Its 429s carry no Retry-After; the widget then
+# waits 1 s. The forwarding rule below has an IPv4 address only.
 #
 # The functions' own URLs stay reachable unless they are deployed with
 # --ingress-settings=internal-and-gclb (`python -m deploy.functions --behind-load-balancer`),
