@@ -145,13 +145,18 @@ def hammer(urls: list[str], seconds: float, key: str, ip_for, session_for, per_m
     refused = [t for t, s, _ in log if s == 429]
     elapsed = log[-1][0] if log else 0.0
     ceiling = burst + per_minute / 60.0 * elapsed  # the most the limit may let through by the last request
+    # The fewest it must have let through: the bucket's clock starts when the server decides the first
+    # request (no later than its answer) and the last was decided after it was sent.
+    first_answered = min(log, key=lambda entry: entry[2])[0] if log else 0.0
+    last_sent = max((sent for _, _, sent in log), default=0.0)
+    floor = int(burst + per_minute / 60.0 * max(0.0, last_sent - first_answered)) - 1
     first_refusal = next((answered for answered, s, _ in log if s == 429), None)
     return {
         "key": key, "instances": len(urls), "workers": workers, "requests": len(log), "seconds": round(elapsed, 2),
         "allowed": len(allowed), "refused_429": len(refused), "errors": sum(1 for _, s, _ in log if s not in (201, 429)),
         "configured": {"per_minute": per_minute, "burst": burst},
         "allowed_ceiling": round(ceiling, 2),
-        "allowed_floor": int(ceiling) - 1,  # tokens earned but not yet spent when the window closed
+        "allowed_floor": floor,  # less one: a token earned but not yet spent when the window closed
         # Allowed requests sent before the first 429 was answered: with concurrent requests an
         # allowed one may be answered after a refusal decided later (it still has a job to make).
         "first_429_after_allowed": sum(1 for _, s, sent in log if s == 201 and sent < first_refusal)
