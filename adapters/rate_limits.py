@@ -106,7 +106,8 @@ class OutagePolicy(RateLimiter):
     Bounded fail-open, and closed for keys already over their limit:
     - each instance keeps its own copy of every key's bucket (LocalBuckets): it spends
       a token whenever the shared store allows a request and empties the bucket
-      whenever the store refuses one, so a local copy never holds more than the store;
+      whenever the store refuses one (the copy sees only this instance's requests, so
+      it is looser than the store, except for keys the store has refused);
     - when the store fails (an error, or a read slower than READ_TIMEOUT_SECONDS), the
       local copy decides: a key that was over its limit stays refused until it earns
       tokens back at its own rate, and any key gets at most its burst plus its rate
