@@ -62,11 +62,12 @@ def adapters() -> Adapters:
 
 @lru_cache
 def rate_limiter():
-    """Counters for the public functions' rate limits, shared by every instance."""
-    from adapters.rate_limits import FirestoreRateLimits
+    """Counters for the public functions' rate limits, shared by every instance, behind
+    the policy for when they cannot be read (one per process: it keeps local buckets)."""
+    from adapters.rate_limits import FirestoreRateLimits, OutagePolicy
 
     a = adapters()
-    return FirestoreRateLimits(a.firestore, a.settings.rate_limits_collection)
+    return OutagePolicy(FirestoreRateLimits(a.firestore, a.settings.rate_limits_collection))
 
 
 # --- Operations (pre-warm, budget guard, rollback, canary) -------------------

@@ -49,18 +49,24 @@ def upload_url(request):
         bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
     except ValidationError as exc:
         bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
+    sessions = http.sessions(settings)
+    session = sessions.verify(body.session_id) if body else None
     # Garbage counts against the caller's IP as much as a good request does.
-    if limited := http.rate_limited(request, "upload_url", body.session_id if body else "", settings, cors,
-                                    rate_limiter):
+    if limited := http.rate_limited(request, "upload_url", session, settings, cors, rate_limiter):
         return limited
     if bad:
         return bad
+    # A valid session is kept; any other gets a new one, which the widget sends back from now on.
+    token = body.session_id
+    if session is None:
+        session, token = sessions.issue()
     a = adapters()
     try:
-        response = upload_url_fn.handle(body, jobs=a.jobs, blobs=a.blobs, settings=settings)
+        response = upload_url_fn.handle(body.model_copy(update={"session_id": session}), jobs=a.jobs, blobs=a.blobs,
+                                        settings=settings)
     except Rejected as rejected:
         return http.error(400, rejected.reason, rejected.detail, headers=cors)
-    return http.ok(response.model_dump_json(), 201, headers=cors)
+    return http.ok(response.model_copy(update={"session_id": token}).model_dump_json(), 201, headers=cors)
 
 
 @functions_framework.http
@@ -69,13 +75,14 @@ def job_status(request):
     cors, refusal = http.admit(request, "GET", settings)
     if refusal:
         return refusal
-    session_id = request.args.get("session_id", "")
-    malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(session_id)
-    if limited := http.rate_limited(request, "job_status", "" if malformed else session_id, settings, cors,
-                                    rate_limiter):
+    token = request.args.get("session_id", "")
+    malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(token)
+    session = None if malformed else http.sessions(settings).verify(token)
+    if limited := http.rate_limited(request, "job_status", session, settings, cors, rate_limiter):
         return limited
     if malformed:
-        return http.error(400, "bad_request", "only job_id and session_id (letters, digits, - and _)", headers=cors)
+        return http.error(400, "bad_request", "only job_id and session_id (letters, digits, ., - and _)",
+                          headers=cors)
     a = adapters()
     body = job_status_fn.handle(request.args.get("job_id", ""), jobs=a.jobs, blobs=a.blobs, settings=settings)
     if body is None:

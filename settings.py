@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # Proxies in front of the functions that append the client to X-Forwarded-For
     # (Google's front end: 1). 0 trusts only the socket's peer address.
     trusted_proxy_hops: int = 0
+    # Shopper sessions are signed by the server (domain/sessions.py). The key comes from
+    # Secret Manager in production (--set-secrets) and is made per run by the local stack;
+    # with none, no session is issued and every request gets the no-session limit.
+    session_signing_key: str = ""
+    session_ttl_seconds: int = 24 * 3600
 
     # Signing: a service-account key file locally; in production the runtime's
     # service account signs through IAM (no key in the code or the image).

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import logging
 import threading
 import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
-from domain.rate_limit import Bucket, Decision, Limit, take_all
+from adapters.logs import log
+from domain.rate_limit import Bucket, Decision, Limit, LocalBuckets, take_all
 
+logger = logging.getLogger(__name__)
 
-# A counter read that takes longer than this is an outage: fail open rather than keep
-# a shopper waiting through the client's default five minutes of retries.
+# A counter read that takes longer than this is an outage (see OutagePolicy) rather
+# than a shopper kept waiting through the client's default five minutes of retries.
 READ_TIMEOUT_SECONDS = 2.0
 
 
 class RateLimitUnavailable(Exception):
-    """The counter store could not answer (callers decide to fail open)."""
+    """The counter store could not answer (OutagePolicy decides instead)."""
 
 
 class RateLimiter(abc.ABC):
@@ -93,5 +96,50 @@ class FirestoreRateLimits(RateLimiter):
                 raise
             # Still contended after every retry: this key is being hammered; slow it down.
             return Decision(False, 1, 0)
-        except exceptions.GoogleAPICallError as exc:
+        except exceptions.GoogleAPIError as exc:  # call errors, and RetryError from begin/commit's own retries
             raise RateLimitUnavailable(str(exc)) from exc
+
+
+class OutagePolicy(RateLimiter):
+    """What the limits do when the shared counters cannot be read or are slow.
+
+    Bounded fail-open, and closed for keys already over their limit:
+    - each instance keeps its own copy of every key's bucket (LocalBuckets): it spends
+      a token whenever the shared store allows a request and empties the bucket
+      whenever the store refuses one (the copy sees only this instance's requests, so
+      it is looser than the store, except for keys the store has refused);
+    - when the store fails (an error, or a read slower than READ_TIMEOUT_SECONDS), the
+      local copy decides: a key that was over its limit stays refused until it earns
+      tokens back at its own rate, and any key gets at most its burst plus its rate
+      from each instance (at most max-instances times the limit overall; the Cloud
+      Armor rule at the edge does not depend on Firestore at all);
+    - for `retry_after_outage` seconds after a failure the store is not asked again, so
+      an outage costs one slow read per instance, not one per request.
+    """
+
+    def __init__(self, limiter: RateLimiter, local: LocalBuckets | None = None, clock=time.monotonic,
+                 retry_after_outage: float = 5.0):
+        self._shared = limiter  # the shared (Firestore) counters
+        self._local = local or LocalBuckets()
+        self._clock = clock
+        self._retry_after_outage = retry_after_outage
+        self._skip_until = float("-inf")
+        self._lock = threading.Lock()  # LocalBuckets is plain data; requests run on threads
+
+    def take(self, limits: dict[str, Limit]) -> Decision:
+        if self._clock() >= self._skip_until:
+            try:
+                decision = self._shared.take(limits)
+            except RateLimitUnavailable as exc:
+                self._skip_until = self._clock() + self._retry_after_outage
+                log(logger, logging.WARNING, "rate-limit counters unavailable; this instance's own buckets decide",
+                    error=str(exc)[:300], retry_in_seconds=self._retry_after_outage)
+            else:
+                with self._lock:
+                    if decision.allowed:
+                        self._local.take(limits, self._clock())
+                    else:
+                        self._local.empty(decision.refused, limits, self._clock())
+                return decision
+        with self._lock:
+            return self._local.take(limits, self._clock())

@@ -7,13 +7,18 @@ X-Forwarded-For, as Google's front end would append it.
 
 Phases
   baseline  one shopper, sequential requests (the latency with no crowd)
-  crowd     100 concurrent shoppers, each its own IP and session, a few requests
-            each (inside their burst): expect no 429 and no error
-  per-ip    one IP, a new session per request, back to back, alternating TWO
-            function instances for a few seconds: allowed must track
-            burst + rate x elapsed (the instances share the counters)
+  crowd     100 concurrent shoppers, each its own IP, keeping the session the
+            server issues (as the widget does), a few requests each (inside
+            their burst): expect no 429 and no error
+  per-ip    one IP, another genuine session per request, back to back,
+            alternating TWO function instances for a few seconds: allowed must
+            track burst + rate x elapsed (the instances share the counters)
+  made-up   one IP, a new client-made session id per request: no more than one
+            session's allowance (a made-up id counts as none)
+  ipv6-64   a new IPv6 address per request inside one /64, genuine sessions:
+            the IP limit
   session   one session, a new IP per request, same: the session limit
-  flood     one IP, 8 requests at a time on one instance: the same bound
+  flood     one IP, 8 requests at a time on one instance: the IP limit
 
     PYTHONPATH=. .venv/bin/python bench/load_upload_urls.py [--shoppers 100] [--seconds 6]
 
@@ -52,15 +57,28 @@ def limits_env() -> dict[str, str]:
 _local = threading.local()
 
 
-def call(url: str, ip: str, session: str) -> tuple[int, float]:
+def call(url: str, ip: str, session: str, issued: list | None = None) -> tuple[int, float]:
+    """One upload-URL request; the session the server answers with goes into `issued`."""
     http = getattr(_local, "http", None) or setattr(_local, "http", requests.Session()) or _local.http
     started = time.perf_counter()
     try:
         response = http.post(url, json={**BODY, "session_id": session}, headers={"X-Forwarded-For": ip}, timeout=30)
         status = response.status_code
+        if status == 201 and issued is not None:
+            issued.append(response.json()["session_id"])
     except requests.RequestException:
         status = 0
     return status, time.perf_counter() - started
+
+
+def genuine_sessions(url: str, n: int) -> list[str]:
+    """Sessions the server signed, each fetched from its own address (not part of any phase)."""
+    issued: list[str] = []
+    for i in range(n):
+        call(url, f"100.64.{i // 250}.{i % 250 + 1}", "", issued)
+    if len(issued) != n:
+        raise SystemExit(f"only {len(issued)} of {n} sessions issued")
+    return issued
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -80,14 +98,18 @@ def summary(results: list[tuple[int, float]]) -> dict:
 
 
 def baseline(url: str, n: int = 40) -> dict:
-    results = [call(url, f"192.0.2.{i % 8}", uuid.uuid4().hex) for i in range(n)]  # 8 IPs: inside every limit
+    sessions = {i: [""] for i in range(8)}  # 8 shoppers on 8 IPs: inside every limit
+    results = []
+    for i in range(n):
+        issued = sessions[i % 8]
+        results.append(call(url, f"192.0.2.{i % 8}", issued[-1], issued))
     return summary(results)
 
 
 def crowd(url: str, shoppers: int, per_shopper: int) -> dict:
     def shopper(i: int) -> list[tuple[int, float]]:
-        ip, session = f"10.{i // 250}.{i % 250}.1", uuid.uuid4().hex
-        return [call(url, ip, session) for _ in range(per_shopper)]
+        ip, issued = f"10.{i // 250}.{i % 250}.1", [""]
+        return [call(url, ip, issued[-1], issued) for _ in range(per_shopper)]  # keeps its session, as the widget
 
     started = time.perf_counter()
     with ThreadPoolExecutor(shoppers) as pool:
@@ -98,10 +120,10 @@ def crowd(url: str, shoppers: int, per_shopper: int) -> dict:
     return out
 
 
-def hammer(urls: list[str], seconds: float, key_kind: str, per_minute: int, burst: int, workers: int = 2,
-           max_requests: int = 2000) -> dict:
-    """As fast as `workers` threads can, alternating function instances, for `seconds`."""
-    fixed = uuid.uuid4().hex[:12]
+def hammer(urls: list[str], seconds: float, key: str, ip_for, session_for, per_minute: int, burst: int,
+           workers: int = 2, max_requests: int = 2000) -> dict:
+    """As fast as `workers` threads can, alternating function instances, for `seconds`;
+    request n comes from ip_for(n) with session_for(n)."""
     log: list[tuple[float, int, float]] = []  # (answered at, status, sent at)
     lock = threading.Lock()
     started = time.perf_counter()
@@ -111,10 +133,8 @@ def hammer(urls: list[str], seconds: float, key_kind: str, per_minute: int, burs
         for n in counter:
             if time.perf_counter() - started > seconds:
                 return
-            ip = "198.51.100.7" if key_kind == "ip" else f"172.16.{n // 250}.{n % 250}"
-            session = uuid.uuid4().hex if key_kind == "ip" else fixed
             sent = time.perf_counter() - started
-            status, _ = call(urls[n % len(urls)], ip, session)
+            status, _ = call(urls[n % len(urls)], ip_for(n), session_for(n))
             with lock:
                 log.append((time.perf_counter() - started, status, sent))
 
@@ -125,13 +145,18 @@ def hammer(urls: list[str], seconds: float, key_kind: str, per_minute: int, burs
     refused = [t for t, s, _ in log if s == 429]
     elapsed = log[-1][0] if log else 0.0
     ceiling = burst + per_minute / 60.0 * elapsed  # the most the limit may let through by the last request
+    # The fewest it must have let through: the bucket's clock starts when the server decides the first
+    # request (no later than its answer) and the last was decided after it was sent.
+    first_answered = min(log, key=lambda entry: entry[2])[0] if log else 0.0
+    last_sent = max((sent for _, _, sent in log), default=0.0)
+    floor = int(burst + per_minute / 60.0 * max(0.0, last_sent - first_answered)) - 1
     first_refusal = next((answered for answered, s, _ in log if s == 429), None)
     return {
-        "key": key_kind, "instances": len(urls), "workers": workers, "requests": len(log), "seconds": round(elapsed, 2),
+        "key": key, "instances": len(urls), "workers": workers, "requests": len(log), "seconds": round(elapsed, 2),
         "allowed": len(allowed), "refused_429": len(refused), "errors": sum(1 for _, s, _ in log if s not in (201, 429)),
         "configured": {"per_minute": per_minute, "burst": burst},
         "allowed_ceiling": round(ceiling, 2),
-        "allowed_floor": int(ceiling) - 1,  # tokens earned but not yet spent when the window closed
+        "allowed_floor": floor,  # less one: a token earned but not yet spent when the window closed
         # Allowed requests sent before the first 429 was answered: with concurrent requests an
         # allowed one may be answered after a refusal decided later (it still has a job to make).
         "first_429_after_allowed": sum(1 for _, s, sent in log if s == 201 and sent < first_refusal)
@@ -166,22 +191,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stack up in {time.monotonic() - started:.1f}s", file=sys.stderr)
         url = stack.url("upload_url") + "/"
         other = f"http://127.0.0.1:{second_instance(stack).port}/"
+        # Genuine sessions to spend one per request where only the IP limit should bite (a refused
+        # request spends nothing, so each is spent about once per phase, far inside its own limit).
+        pool = genuine_sessions(url, 60)
+        fixed = pool.pop()
+        cycle = lambda n: pool[n % len(pool)]  # noqa: E731
+        v6 = f"2001:db8:{uuid.uuid4().int % 0xffff:x}:1"
         report = {
             "limits": {"ip_per_minute": ip_limit, "session_per_minute": session_limit, "burst": burst},
             "baseline": baseline(url),
             "crowd": crowd(url, args.shoppers, args.per_shopper),
             # One client at a time, alternating two instances: the counters are shared.
-            "per_ip": hammer([url, other], args.seconds, "ip", ip_limit, burst, workers=1),
-            "per_session": hammer([url, other], args.seconds, "session", session_limit, burst, workers=1),
+            "per_ip": hammer([url, other], args.seconds, "ip", lambda n: "198.51.100.7", cycle,
+                             ip_limit, burst, workers=1),
+            "per_ip_made_up_sessions": hammer([url, other], args.seconds, "no session (made-up ids)",
+                                              lambda n: "198.51.100.8", lambda n: uuid.uuid4().hex,
+                                              session_limit, burst, workers=1),
+            "per_ipv6_64": hammer([url, other], args.seconds, "ipv6 /64", lambda n: f"{v6}:{n // 65536 % 65536:x}:{n % 65536:x}::1",
+                                  cycle, ip_limit, burst, workers=1),
+            "per_session": hammer([url, other], args.seconds, "session", lambda n: f"172.16.{n // 250}.{n % 250}",
+                                  lambda n: fixed, session_limit, burst, workers=1),
             # A flood from one IP, 8 at once on one instance.
-            "per_ip_flood": hammer([url], args.seconds, "ip", ip_limit, burst, workers=8),
+            "per_ip_flood": hammer([url], args.seconds, "ip", lambda n: "198.51.100.9", cycle, ip_limit, burst,
+                                   workers=8),
         }
     b, c = report["baseline"], report["crowd"]
     report["crowd_vs_baseline_p50"] = round(c["p50_ms"] / b["p50_ms"], 2) if b["p50_ms"] else None
     checks = {
         "crowd: no 429 and no error": c["codes"].get("429", 0) == 0 and c["errors"] == 0,
     }
-    for phase in ("per_ip", "per_session", "per_ip_flood"):
+    phases = ("per_ip", "per_ip_made_up_sessions", "per_ipv6_64", "per_session", "per_ip_flood")
+    for phase in phases:
         r = report[phase]
         checks[f"{phase}: allowed within [floor, ceiling]"] = r["allowed_floor"] <= r["allowed"] <= r["allowed_ceiling"]
         checks[f"{phase}: no 429 before the burst was spent"] = (r["first_429_after_allowed"] or 0) >= burst
@@ -195,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['errors']:>7}{r['p50_ms']:>9}{r['p95_ms']:>9}")
     print(f"crowd: {c['shoppers']} concurrent shoppers, {c['throughput_rps']} req/s; "
           f"p50 {report['crowd_vs_baseline_p50']}x the single-shopper baseline")
-    for phase in ("per_ip", "per_session", "per_ip_flood"):
+    for phase in phases:
         r = report[phase]
         print(f"{phase}: {r['requests']} requests ({r['workers']} at a time) over {r['seconds']} s on {r['instances']} instances: "
               f"{r['allowed']} allowed (limit allows {r['allowed_floor']}..{r['allowed_ceiling']}), "

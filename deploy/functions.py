@@ -32,7 +32,13 @@ SECRETS = {
     # the function refuses a token in the URL (request logs keep URLs).
     "rollback": {"ROLLBACK_WEBHOOK_PASSWORD": "rollback-webhook-token", "SLACK_WEBHOOK_URL": "slack-webhook-url"},
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
+    # Shopper sessions are signed with it (domain/sessions.py); both public functions verify them.
+    "upload_url": {"SESSION_SIGNING_KEY": "session-signing-key"},
+    "job_status": {"SESSION_SIGNING_KEY": "session-signing-key"},
 }
+# The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
+# only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
+EDGE_FUNCTIONS = {"upload_url", "job_status"}
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
@@ -53,6 +59,7 @@ class Deploy:
     public: bool
     invokers: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
+    ingress: str = "all"
 
 
 def function_name(target: str) -> str:
@@ -66,7 +73,7 @@ def accounts(path: Path | None = None) -> dict[str, str]:
             if str(e.get("runs", "")).startswith("main:")}
 
 
-def plan(topo: dict, project: str) -> list[Deploy]:
+def plan(topo: dict, project: str, behind_load_balancer: bool = False) -> list[Deploy]:
     """One Deploy per function of the topology, with who may invoke it."""
     sa = lambda account: f"{account}@{project}.iam.gserviceaccount.com"  # noqa: E731
     runs_as = accounts()
@@ -86,7 +93,8 @@ def plan(topo: dict, project: str) -> list[Deploy]:
             target=target, name=function_name(target),
             service_account=sa(runs_as[target]),
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
-            public=public, invokers=invokers, secrets=SECRETS.get(target, {})))
+            public=public, invokers=invokers, secrets=SECRETS.get(target, {}),
+            ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all"))
     return deploys
 
 
@@ -119,7 +127,8 @@ def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str)
                "--allow-unauthenticated" if d.public else "--no-allow-unauthenticated",
                f"--service-account={d.service_account}",
                f"--build-service-account=projects/{project}/serviceAccounts/fn-builder@{project}.iam.gserviceaccount.com",
-               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file}", "--quiet"]
+               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file}",
+               f"--ingress-settings={d.ingress}", "--quiet"]
         if d.secrets:
             cmd.append("--set-secrets=" + ",".join(f"{k}={v}:latest" for k, v in sorted(d.secrets.items())))
         out.append(cmd)
@@ -140,11 +149,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project-number", required=True)
     parser.add_argument("--out", type=Path, default=Path(".deploy/functions.sh"))
     parser.add_argument("--dry-run", action="store_true", help="print the script instead of writing it")
+    parser.add_argument("--behind-load-balancer", action="store_true",
+                        help="the public functions take traffic only through the load balancer (infra/edge.tf)")
     args = parser.parse_args(argv)
 
     topo = topology.load(env={**os.environ, "GOOGLE_CLOUD_PROJECT": args.project})
     env_file = args.out.parent / "functions.env.yaml"
-    text = script(commands(plan(topo, args.project), project=args.project, region=args.region,
+    text = script(commands(plan(topo, args.project, args.behind_load_balancer), project=args.project, region=args.region,
                            env_file=str(env_file)))
     if args.dry_run:
         sys.stdout.write(text)

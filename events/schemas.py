@@ -31,7 +31,8 @@ class _Lenient(BaseModel):
 class UploadUrlRequest(_Strict):
     content_type: str = Field(max_length=100)
     size: int = Field(ge=0, le=1 << 40)
-    session_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_\-]*$")
+    # The signed session token upload_url issued (id.timestamp.signature), or empty.
+    session_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_\-.]*$")
     output_format: Literal["png", "webp", "jpeg"] = "png"
     effect: Literal["none", "blackwhite"] = "none"
 
@@ -42,6 +43,7 @@ class UploadUrlResponse(BaseModel):
     method: str = "PUT"
     headers: dict[str, str]
     expires_at: datetime
+    session_id: str = ""  # the shopper's signed session: send it back with every later request
 
 
 # --- Pub/Sub ----------------------------------------------------------------

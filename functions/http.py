@@ -5,20 +5,17 @@ error answers without stack traces."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 from pydantic import ValidationError
 
-from adapters.logs import log, set_trace
-from adapters.rate_limits import RateLimitUnavailable
-from domain.rate_limit import Limit
-
-logger = logging.getLogger(__name__)
+from adapters.logs import set_trace
+from domain.rate_limit import Limit, address_key
+from domain.sessions import Sessions
 
 MAX_BODY_BYTES = 4096
-# Same rule as UploadUrlRequest.session_id; empty means no session.
-SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{0,128}$")
+# Same rule as UploadUrlRequest.session_id (a signed token, id.timestamp.signature); empty means no session.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_\-.]{0,128}$")
 
 
 def cors_headers(origin: str | None, allowed: list[str]) -> dict[str, str]:
@@ -102,19 +99,25 @@ def client_ip(request, trusted_hops: int) -> str:
     return (request.remote_addr or "unknown")[:64]
 
 
-def rate_limited(request, function: str, session_id: str, settings, cors: dict, limiter):
-    """A 429 answer when this caller's IP or session has no token left, else None."""
-    ip = client_ip(request, settings.trusted_proxy_hops)
-    limits = {f"{function}:ip:{ip}": Limit(settings.rate_limit_ip_per_minute, settings.rate_limit_burst)}
-    if session_id:
-        limits[f"{function}:session:{session_id}"] = Limit(settings.rate_limit_session_per_minute,
-                                                           settings.rate_limit_burst)
-    try:
-        decision = limiter().take(limits)
-    except RateLimitUnavailable as exc:
-        # Fail open: a counter outage must not take the storefront down with it.
-        log(logger, logging.WARNING, "rate limiter unavailable; request let through", error=str(exc)[:300])
-        return None
+def sessions(settings) -> Sessions:
+    return Sessions(settings.session_signing_key, settings.session_ttl_seconds)
+
+
+def rate_limited(request, function: str, session: str | None, settings, cors: dict, limiter):
+    """A 429 answer when this caller's address or session has no token left, else None.
+
+    `session` is a session id the server signed (Sessions.verify), or None. Every request
+    without one (none sent, made up, forged, expired) from one address shares a single
+    session-sized bucket, so a client that invents a new id per request gets no more
+    than one session's allowance. The per-address limit applies to every request; IPv6
+    addresses count by their /64 (domain.rate_limit.address_key).
+    """
+    address = address_key(client_ip(request, settings.trusted_proxy_hops))
+    who = f"session:{session}" if session else f"nosession:{address}"
+    limits = {f"{function}:ip:{address}": Limit(settings.rate_limit_ip_per_minute, settings.rate_limit_burst),
+              f"{function}:{who}": Limit(settings.rate_limit_session_per_minute, settings.rate_limit_burst)}
+    # What happens when the shared counters cannot be read: adapters.rate_limits.OutagePolicy.
+    decision = limiter().take(limits)
     return None if decision.allowed else too_many(decision.retry_after, cors)
 
 

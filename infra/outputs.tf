@@ -37,3 +37,8 @@ output "build_substitutions" {
     "_STORE_ORIGINS=${local.buckets.uploads.cors.origins}",
   ])}"
 }
+
+output "edge_ip" {
+  description = "The load balancer's address for var.edge_domain (empty without one)."
+  value       = local.edge_enabled ? google_compute_global_address.edge[0].address : ""
+}

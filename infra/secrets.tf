@@ -4,6 +4,7 @@ locals {
   secrets = {
     "rollback-webhook-token" = "Token Cloud Monitoring's webhook presents to the rollback function"
     "slack-webhook-url"      = "Slack-compatible incoming webhook for budget and rollback announcements"
+    "session-signing-key"    = "HMAC key the public functions sign and check shopper sessions with"
   }
 }
 
@@ -19,4 +20,3 @@ resource "google_secret_manager_secret" "app" {
   }
   depends_on = [google_project_service.apis]
 }
-

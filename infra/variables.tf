@@ -103,3 +103,15 @@ variable "keep_image_versions" {
   type        = number
   default     = 10
 }
+
+variable "edge_domain" {
+  description = "Domain of the load balancer in front of the public functions (Cloud Armor per-IP rule, infra/edge.tf); empty: none. Point its DNS at the edge_ip output."
+  type        = string
+  default     = ""
+}
+
+variable "edge_requests_per_minute" {
+  description = "Cloud Armor ceiling per client IP and public function, per minute; above the functions' own limit (settings.rate_limit_ip_per_minute) so it only stops floods."
+  type        = number
+  default     = 300
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -41,6 +42,9 @@ class Stack:
                  functions: list[str] | None = None, cloud_run: bool = False):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = dict(env or {})
+        if "SESSION_SIGNING_KEY" not in {**os.environ, **self.extra_env}:
+            # One key per run, shared by every function (production's comes from Secret Manager).
+            self.extra_env["SESSION_SIGNING_KEY"] = secrets.token_urlsafe(32)
         # Marks every child (and its children) so a check can find any left behind.
         self.run_id = uuid.uuid4().hex
         Stack.runs_started.append(self.run_id)

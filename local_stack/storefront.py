@@ -32,6 +32,7 @@ class Storefront:
         self.upload_url_endpoint = upload_url_endpoint
         self.status_endpoint = status_endpoint
         self.http = session or requests.Session()
+        self.session_id = ""  # the signed session upload_url issued; sent back as the widget does
 
     def _polite(self, method: str, url: str, retries: int = 5, **kwargs) -> requests.Response:
         """A request that waits out a 429 as the page's widget does (Retry-After), a few times."""
@@ -45,16 +46,19 @@ class Storefront:
     def upload(self, data: bytes, content_type: str, **options) -> str:
         """Returns the job id; raises UploadRefused when the function says no."""
         response = self._polite("POST", self.upload_url_endpoint,
-                                json={"content_type": content_type, "size": len(data), **options})
+                                json={"content_type": content_type, "size": len(data),
+                                      "session_id": self.session_id, **options})
         if response.status_code != 201:
             raise UploadRefused(response.status_code, response.json().get("error", "error"))
         grant = response.json()
+        self.session_id = grant.get("session_id") or self.session_id
         put = self.http.put(grant["upload_url"], data=data, headers=grant["headers"], timeout=120)
         put.raise_for_status()
         return grant["job_id"]
 
     def status(self, job_id: str) -> dict:
-        response = self._polite("GET", self.status_endpoint, params={"job_id": job_id})
+        params = {"job_id": job_id, **({"session_id": self.session_id} if self.session_id else {})}
+        response = self._polite("GET", self.status_endpoint, params=params)
         response.raise_for_status()
         return response.json()
 

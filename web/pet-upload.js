@@ -38,19 +38,15 @@ export function messageFor(reason) {
   return MESSAGES[reason] || MESSAGES.failed;
 }
 
-function randomId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+// The session is the server's: upload_url signs one and the widget sends it back
+// (a made-up id counts as none). Kept for the tab's life in sessionStorage.
+const SESSION_KEY = "petUpload.session";
 
-function sessionId() {
+function storedSession() {
   try {
-    let id = sessionStorage.getItem("petUpload.session");
-    if (!id) sessionStorage.setItem("petUpload.session", (id = randomId()));
-    return id;
+    return sessionStorage.getItem(SESSION_KEY) || "";
   } catch {
-    return randomId(); // storage disabled: a session per page view
+    return ""; // storage disabled: a session per page view
   }
 }
 
@@ -94,8 +90,14 @@ export function mount(root, config) {
   const input = $(".pet-upload__input");
   const progress = $(".pet-upload__progress");
   const message = $(".pet-upload__message");
-  const session = sessionId();
+  let session = storedSession();
   let busy = false;
+
+  function keepSession(token) {
+    if (!token || token === session) return;
+    session = token;
+    try { sessionStorage.setItem(SESSION_KEY, token); } catch { /* kept for this page view only */ }
+  }
 
   function show(state, text, reason = "") {
     root.dataset.state = state;
@@ -181,7 +183,11 @@ export function mount(root, config) {
     for (let attempt = 0; ; attempt++) {
       const response = await fetch(options.uploadUrlEndpoint, {
         method: "POST", headers: { "Content-Type": "application/json" }, body });
-      if (response.status === 201) return response.json();
+      if (response.status === 201) {
+        const grant = await response.json();
+        keepSession(grant.session_id);
+        return grant;
+      }
       const answer = await response.json().catch(() => ({}));
       const retryAfter = Number(response.headers.get("Retry-After") || 0);
       if (response.status === 429 && attempt < 2 && retryAfter <= 10) {
@@ -239,5 +245,5 @@ export function mount(root, config) {
     throw new Refused("timed_out");
   }
 
-  return { warm, start, sessionId: session };
+  return { warm, start, get sessionId() { return session; } };
 }

@@ -123,10 +123,12 @@ locals {
     "deployer-acts-as-${a}" => { account = a, sa = "deployer", role = "roles/iam.serviceAccountUser" } },
   )
 
-  secret_roles = {
-    for s in ["rollback-webhook-token", "slack-webhook-url"] :
-    "ops-reads-${s}" => { secret = s, sa = "fn-ops", role = "roles/secretmanager.secretAccessor" }
-  }
+  secret_roles = merge(
+    { for s in ["rollback-webhook-token", "slack-webhook-url"] :
+    "ops-reads-${s}" => { secret = s, sa = "fn-ops", role = "roles/secretmanager.secretAccessor" } },
+    # The public functions sign and check shopper sessions (domain/sessions.py).
+    { "public-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-public", role = "roles/secretmanager.secretAccessor" } },
+  )
 
   repository_roles = {
     "deployer-push" = { sa = "deployer", role = "roles/artifactregistry.writer" }

@@ -2,7 +2,7 @@
 against the whole local stack, with the configured rate limits.
 
 1. a pet photo: preview, upload progress, the cut-out displayed (screenshot kept
-   under test-artifacts/);
+   under test-artifacts/), and the widget holding the session the server signed;
 2. a text file renamed .jpg: the rejection message;
 3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
    the upload-URL function and by the uploads bucket.
@@ -98,6 +98,12 @@ def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page
     low, high = cutout.getchannel("A").getextrema()
     assert cutout.mode == "RGBA" and low == 0 and high == 255  # background gone, pet kept
     assert "ready for printing" in page.inner_text(".pet-upload__message")
+    # The widget keeps the session the server signed (not one it made up) and it is one the server accepts.
+    token = page.evaluate("window.petUpload.sessionId")
+    assert token.count(".") == 2 and token == page.evaluate("sessionStorage.getItem('petUpload.session')")
+    again = requests.post(stack.url("upload_url") + "/", json={"content_type": "image/png", "size": 8, "session_id": token},
+                          timeout=30).json()
+    assert again["session_id"] == token
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-cutout.png"), full_page=True)
 

@@ -43,6 +43,25 @@ def test_invokers_follow_the_declared_callers(topo):
     assert by_target["rollback"].public and by_target["rollback"].secrets["ROLLBACK_WEBHOOK_PASSWORD"] == "rollback-webhook-token"
 
 
+def test_the_public_functions_mount_the_session_key_from_secret_manager(topo):
+    cmds = deploy.commands(deploy.plan(topo, "acme"), project="acme", region="us-central1", env_file="e.yaml")
+    by_name = {c[3]: c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]}
+    for name in ("upload-url", "job-status"):
+        assert "--set-secrets=SESSION_SIGNING_KEY=session-signing-key:latest" in by_name[name]
+    assert not any("SESSION_SIGNING_KEY" in a for a in by_name["intake"])
+
+
+def test_behind_the_load_balancer_only_the_public_functions_refuse_direct_traffic(topo):
+    def ingress(behind: bool) -> dict[str, str]:
+        return {d.target: d.ingress for d in deploy.plan(topo, "acme", behind_load_balancer=behind)}
+
+    assert set(ingress(False).values()) == {"all"}
+    behind = ingress(True)
+    assert behind["upload_url"] == behind["job_status"] == "internal-and-gclb"
+    # Cloud Monitoring's webhook and Pub/Sub pushes do not come through the load balancer.
+    assert behind["rollback"] == behind["intake"] == "all"
+
+
 def test_commands_are_http_triggered_2nd_gen_python311(topo):
     cmds = deploy.commands(deploy.plan(topo, "acme"), project="acme", region="us-central1", env_file="e.yaml")
     deploys = [c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]]

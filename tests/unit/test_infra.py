@@ -188,6 +188,21 @@ def test_secrets_are_names_only_and_cover_what_the_functions_mount():
     assert mounted <= declared
 
 
+def test_public_functions_sit_behind_a_cloud_armor_per_ip_throttle():
+    text = _tf_text()
+    policy = _blocks(text, "google_compute_security_policy")["edge"]
+    throttle = policy.split('action      = "throttle"', 1)[1].split("\n  rule {", 1)[0]
+    assert 'enforce_on_key = "IP"' in throttle and 'exceed_action  = "deny(429)"' in throttle
+    assert "count        = var.edge_requests_per_minute" in throttle and "interval_sec = 60" in throttle
+    # Every backend of the load balancer carries the policy, one per public function of topology.yaml.
+    backend = _blocks(text, "google_compute_backend_service")["edge"]
+    assert "security_policy       = google_compute_security_policy.edge[0].id" in backend
+    assert "for_each              = local.edge_functions" in backend
+    assert "if try(spec.public, false)" in text
+    neg = _blocks(text, "google_compute_region_network_endpoint_group")["edge"]
+    assert 'network_endpoint_type = "SERVERLESS"' in neg and "cloud_run {" in neg
+
+
 # --- checkov -------------------------------------------------------------------
 
 CHECKOV_VENV = ROOT / ".local" / "checkov"

@@ -1,20 +1,24 @@
 """The public functions over HTTP (functions-framework test client, in-memory
-adapters): CORS, rate limits with Retry-After, bounded schema-checked bodies."""
+adapters): CORS, server-issued sessions, rate limits with Retry-After, bounded
+schema-checked bodies."""
 
 import json
+import time
 
 import pytest
 
+from domain.sessions import Sessions
 from settings import Settings
 from tests.fakes_web import FakeAdapters, MemoryRateLimits, function_client
 
 STORE = "http://127.0.0.1:8000"
 PHOTO = {"content_type": "image/jpeg", "size": 2_000_000}
+KEY = "test-session-key-" + "k" * 32
 
 
 @pytest.fixture
 def fakes():
-    return FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1))
+    return FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1, session_signing_key=KEY))
 
 
 @pytest.fixture
@@ -38,15 +42,35 @@ def post(client, body, ip="203.0.113.7", **headers):
     return client.post("/", data=data, headers={"X-Forwarded-For": ip, **headers})
 
 
+def session_from(upload, ip: str) -> str:
+    """A session the server issued, fetched from another address (sessions are not tied to one)."""
+    response = post(upload, PHOTO, ip=ip)
+    assert response.status_code == 201
+    return response.get_json()["session_id"]
+
+
 def test_a_store_origin_gets_a_grant_for_a_server_named_object(upload, fakes):
-    response = post(upload, {**PHOTO, "session_id": "s1"}, Origin=STORE)
+    response = post(upload, PHOTO, Origin=STORE)
     assert response.status_code == 201
     assert response.headers["Access-Control-Allow-Origin"] == STORE
     grant = response.get_json()
     assert len(grant["job_id"]) == 32 and int(grant["job_id"], 16) >= 0
     assert f"/uploads/{grant['job_id']}?" in grant["upload_url"]
     assert grant["headers"] == {"Content-Type": "image/jpeg", "x-goog-content-length-range": "0,2000000"}
-    assert fakes.jobs.get(grant["job_id"]).session_id == "s1"
+    # A new session, signed by the server; the job records the id inside it.
+    assert Sessions(KEY, 60).verify(grant["session_id"]) == fakes.jobs.get(grant["job_id"]).session_id != ""
+
+
+def test_a_valid_session_is_kept_and_anything_else_is_replaced(upload, fakes):
+    token = session_from(upload, "192.0.2.1")
+    again = post(upload, {**PHOTO, "session_id": token}).get_json()
+    assert again["session_id"] == token
+    expired = Sessions(KEY, 60, clock=lambda: time.time() - 24 * 3600 - 60).issue()[1]
+    forged = Sessions("another-key-" + "x" * 32, 60).issue()[1]
+    for sent in ("s1", "made-up-by-the-client", expired, forged, token + "x"):
+        grant = post(upload, {**PHOTO, "session_id": sent}).get_json()
+        assert grant["session_id"] not in ("", sent, token)
+        assert fakes.jobs.get(grant["job_id"]).session_id == Sessions(KEY, 60).verify(grant["session_id"])
 
 
 def test_another_origin_is_refused_and_gets_no_cors_headers(upload):
@@ -66,23 +90,66 @@ def test_the_store_origin_passes_the_preflight(upload):
 
 
 def test_a_session_gets_its_burst_then_429_with_retry_after(upload, limiter):
+    token = session_from(upload, "192.0.2.1")
     # Each request from its own IP, so only the session limit (20/min, burst 10) applies.
-    codes = [post(upload, {**PHOTO, "session_id": "s1"}, ip=f"198.51.100.{i}").status_code for i in range(11)]
+    codes = [post(upload, {**PHOTO, "session_id": token}, ip=f"198.51.100.{i}").status_code for i in range(11)]
     assert codes == [201] * 10 + [429]
-    refused = post(upload, {**PHOTO, "session_id": "s1"}, ip="198.51.100.99", Origin=STORE)
+    refused = post(upload, {**PHOTO, "session_id": token}, ip="198.51.100.99", Origin=STORE)
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"
     assert refused.headers["Access-Control-Allow-Origin"] == STORE  # the page can read the 429
-    assert post(upload, {**PHOTO, "session_id": "s2"}, ip="198.51.100.98").status_code == 201
+    other = session_from(upload, "192.0.2.2")
+    assert post(upload, {**PHOTO, "session_id": other}, ip="198.51.100.98").status_code == 201
     limiter.now += 3.0  # one token back (20 a minute)
-    assert post(upload, {**PHOTO, "session_id": "s1"}, ip="198.51.100.97").status_code == 201
+    assert post(upload, {**PHOTO, "session_id": token}, ip="198.51.100.97").status_code == 201
+
+
+def test_a_new_made_up_session_per_request_gets_one_sessions_allowance(upload, limiter):
+    # The walk-around of issue 11: a fresh client-made id each time used to reset the session limit.
+    codes = [post(upload, {**PHOTO, "session_id": f"fresh{i}"}).status_code for i in range(11)]
+    assert codes == [201] * 10 + [429]
+    refused = post(upload, {**PHOTO, "session_id": "fresh-again"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "3"  # the session rate, not the IP's
+    assert post(upload, PHOTO).status_code == 429  # sending none is the same bucket
+    limiter.now += 0.6  # the address has a token back (100 a minute), a session would not
+    assert post(upload, {**PHOTO, "session_id": "fresh-later"}).status_code == 429
+    limiter.now += 2.4  # 3 s: one session's token
+    assert [post(upload, {**PHOTO, "session_id": f"late{i}"}).status_code for i in range(2)] == [201, 429]
+    assert post(upload, PHOTO, ip="203.0.113.8").status_code == 201  # another address has its own
 
 
 def test_an_ip_gets_its_burst_then_429_whatever_the_session(upload, limiter):
-    codes = [post(upload, {**PHOTO, "session_id": f"s{i}"}).status_code for i in range(11)]
+    tokens = [session_from(upload, f"192.0.2.{i}") for i in range(12)]
+    codes = [post(upload, {**PHOTO, "session_id": t}).status_code for t in tokens[:11]]
     assert codes == [201] * 10 + [429]
-    assert post(upload, PHOTO).headers["Retry-After"] == "1"
+    assert post(upload, {**PHOTO, "session_id": tokens[11]}).headers["Retry-After"] == "1"
     limiter.now += 0.6  # 100 a minute: a token every 0.6 s
-    assert post(upload, PHOTO).status_code == 201
+    assert post(upload, {**PHOTO, "session_id": tokens[11]}).status_code == 201
+
+
+def test_ipv6_clients_count_by_their_64(upload, limiter):
+    tokens = [session_from(upload, f"192.0.2.{i}") for i in range(12)]
+    # A new address inside one /64 for every request, each with a valid session: the IP limit holds.
+    codes = [post(upload, {**PHOTO, "session_id": t}, ip=f"2001:db8:aa:bb::{i + 1:x}").status_code
+             for i, t in enumerate(tokens[:11])]
+    assert codes == [201] * 10 + [429]
+    assert post(upload, {**PHOTO, "session_id": tokens[11]}, ip="2001:db8:aa:bb:ffff:1:2:3").status_code == 429
+    assert post(upload, {**PHOTO, "session_id": tokens[11]}, ip="2001:db8:aa:bc::1").status_code == 201  # next /64
+
+
+def test_ipv6_rotation_with_made_up_sessions_gets_one_sessions_allowance(upload):
+    codes = [post(upload, {**PHOTO, "session_id": f"x{i}"}, ip=f"2001:db8:aa:bb:{i:x}::1").status_code
+             for i in range(11)]
+    assert codes == [201] * 10 + [429]
+
+
+def test_status_polls_count_against_the_verified_session(upload, status):
+    token = session_from(upload, "192.0.2.1")
+    polls = [status.get("/", query_string={"job_id": "0" * 32, "session_id": token},
+                        headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(11)]
+    assert polls == [404] * 10 + [429]
+    made_up = [status.get("/", query_string={"job_id": "0" * 32, "session_id": f"m{i}"},
+                          headers={"X-Forwarded-For": "203.0.113.50"}).status_code for i in range(11)]
+    assert made_up == [404] * 10 + [429]
 
 
 def test_garbage_counts_against_the_ip_too(upload):
