@@ -16,11 +16,12 @@ from adapters import logs
 from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
 from events.ops import BudgetNotification
-from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest
+from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest, WarmRequest
 from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
 from functions import dead_letter as dead_letter_fn, http
 from functions import intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
 from functions import prewarm as prewarm_fn, rollback as rollback_fn, upload_url as upload_url_fn
+from functions import warm as warm_fn
 from settings import get_settings
 
 logs.setup(get_settings().log_level)
@@ -89,6 +90,31 @@ def job_status(request):
         # The same answer for a malformed id, an unknown one and nothing at all.
         return http.error(404, "not_found", headers=cors)
     return http.ok(body, headers=cors)
+
+
+@functions_framework.http
+def warm(request):
+    """A shopper's intent to upload: answered 202 at once, whatever the policy decides."""
+    settings = get_settings()
+    cors, refusal = http.admit(request, "POST", settings)
+    if refusal:
+        return refusal
+    body, bad = None, None
+    try:
+        body = WarmRequest.model_validate(http.read_json(request), strict=True)
+    except http.BadRequest as exc:
+        bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
+    except ValidationError as exc:
+        bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
+    session = http.sessions(settings).verify(body.session_id) if body and body.session_id else None
+    if limited := http.rate_limited(request, "warm", session, settings, cors, rate_limiter):
+        return limited
+    if bad:
+        return bad
+    summary = warm_fn.handle(datetime.now(timezone.utc), store=ops().store, publisher=adapters().publisher,
+                             settings=settings)
+    # The outcome only: the policy's reasons (budget, emergency) are the store's business.
+    return http.ok({"outcome": summary["outcome"]}, 202, headers=cors)
 
 
 @functions_framework.cloud_event

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     results_bucket: str = "pet-results"
     segment_topic: str = "segment-requests"
     job_events_topic: str = "job-events"
+    warm_topic: str = "warm-requests"  # a shopper's warm-up, pushed to the GPU service's /warmup
     jobs_collection: str = "jobs"
     job_retention_days: int = 30
 
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     shed_retry_after_seconds: int = 10
 
     # Budget, scaling and rollback (see scheduler/ and functions/)
+    # Empty: the shipped scheduler/schedules.yaml. A path is read on every warm request
+    # (functions/warm.py), so a local stack or test can change the windows while it runs.
+    schedules_file: str = ""
     gpu_service: str = "pet-cutout-gpu"
     cloud_run_endpoint: str = ""  # empty: the real API; set locally to the stand-in
     gpu_service_url: str = "http://127.0.0.1:8080"

@@ -70,7 +70,15 @@ class OpsStore(abc.ABC):
     def warmups_since(self, since: datetime) -> int: ...
 
     @abc.abstractmethod
+    def warmups_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """When each warm-up in [start, end) was sent, oldest first."""
+
+    @abc.abstractmethod
     def last_job_finished_at(self) -> datetime | None: ...
+
+    @abc.abstractmethod
+    def uploads_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """When each job in [start, end) was queued (its upload arrived and passed intake), oldest first."""
 
     @abc.abstractmethod
     def jobs_done_since(self, since: datetime) -> int: ...
@@ -193,6 +201,19 @@ class FirestoreOps(OpsStore):
 
         query = self._warmups.where(filter=FieldFilter("at", ">=", since)).count()
         return int(query.get()[0][0].value)
+
+    def warmups_between(self, start: datetime, end: datetime) -> list[datetime]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._warmups.where(filter=FieldFilter("at", ">=", start)).where(filter=FieldFilter("at", "<", end))
+        return sorted(snap.get("at") for snap in query.stream())
+
+    def uploads_between(self, start: datetime, end: datetime) -> list[datetime]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._jobs.where(filter=FieldFilter("timestamps.queued", ">=", start))
+                 .where(filter=FieldFilter("timestamps.queued", "<", end)))
+        return sorted(snap.get("timestamps.queued") for snap in query.stream())
 
     def last_job_finished_at(self) -> datetime | None:
         from google.cloud import firestore

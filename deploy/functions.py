@@ -35,11 +35,12 @@ SECRETS = {
     # Shopper sessions are signed with it (domain/sessions.py); both public functions verify them.
     "upload_url": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "job_status": {"SESSION_SIGNING_KEY": "session-signing-key"},
+    "warm": {"SESSION_SIGNING_KEY": "session-signing-key"},
 }
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
 EDGE_FUNCTIONS = {"upload_url", "job_status"}
-MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
+MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
 # the first attempt still runs. Intake keeps the 60 s default: its checks are bounded

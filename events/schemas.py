@@ -37,6 +37,13 @@ class UploadUrlRequest(_Strict):
     effect: Literal["none", "blackwhite"] = "none"
 
 
+class WarmRequest(_Strict):
+    """What the widget sends when a shopper shows intent (functions/warm.py): nothing else fits."""
+
+    session_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_\-.]*$")
+    trigger: Literal["upload_control", "product_page"] = "upload_control"
+
+
 class UploadUrlResponse(BaseModel):
     job_id: str
     upload_url: str

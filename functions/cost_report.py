@@ -1,14 +1,38 @@
 """Cost report (HTTP): the current budget period's spend, images processed and
-cost per 1,000 images, against the plan's ceiling."""
+cost per 1,000 images, against the plan's ceiling; and what a day's warm-ups
+(scheduler ticks and shoppers' intent alike) cost and saved (domain/warmups.py)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta, timezone
+
 from adapters.ops import OpsStore
+from domain import warmups as warmup_figures
 
 PLAN_CEILING_PER_1000 = 65.0
 
 
-def handle(*, store: OpsStore) -> dict:
+def handle(*, store: OpsStore, day: date | None = None, schedule=None) -> dict:
+    return {**_spend(store), "warmups": _warmups(store, day, schedule)}
+
+
+def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
+    """The store's local day (today by default): warm-ups per hour, their instance time, uploads they met."""
+    from scheduler.windows import default_schedule
+
+    schedule = schedule or default_schedule()
+    day = day or datetime.now(timezone.utc).astimezone(schedule.tz).date()
+    start = datetime.combine(day, time(0), tzinfo=schedule.tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=schedule.tz)
+    warm_for = timedelta(minutes=schedule.policy.warm_for_minutes)
+    # An upload just after midnight may have met a warm-up just before it: look back one window.
+    sent = store.warmups_between(start - warm_for, end)
+    uploads = store.uploads_between(start, end)
+    result = warmup_figures.figures(sent, uploads, warm_for=warm_for, tz=schedule.tz, day_start=start)
+    return {"day": day.isoformat(), "time_zone": schedule.time_zone, **result.as_dict()}
+
+
+def _spend(store: OpsStore) -> dict:
     spend = store.latest_spend()
     if spend is None:
         return {"spend": None, "images_processed": None, "cost_per_1000_images": None,

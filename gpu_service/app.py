@@ -70,8 +70,10 @@ def create_app(runtime: Runtime, load_on_start: bool = True) -> FastAPI:
         try:
             runtime.warm()
         except EngineError as exc:
+            metrics.WARMUPS.labels("error").inc()
             response.status_code = 503
             return {"ready": False, "error": str(exc)}
+        metrics.WARMUPS.labels("ok").inc()
         return {"ready": True, "seconds": round(time.perf_counter() - started, 3)}
 
     @app.post("/pubsub/segment")

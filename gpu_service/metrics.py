@@ -17,6 +17,8 @@ _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 REQUESTS = Counter("segment_requests_total", "Push requests to /pubsub/segment, by outcome", ["outcome"])
 STAGE_SECONDS = Histogram("segment_stage_seconds", "Seconds one job spent in each stage", ["stage"], buckets=_SECONDS)
 BATCH_SIZE = Histogram("segment_batch_size", "Images per forward pass", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32))
+WARMUPS = Counter("warmup_requests_total", "Calls to /warmup (pre-warm ticks and shoppers' pushes), by outcome",
+                  ["outcome"])
 QUEUE_DEPTH = Gauge("segment_queue_depth", "Prepared images waiting for the model")
 IN_FLIGHT = Gauge("segment_in_flight", "Push requests admitted and not yet answered")
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Seconds to load the engine")

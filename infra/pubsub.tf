@@ -15,7 +15,7 @@ resource "google_pubsub_subscription" "topology" {
   name                       = each.key
   topic                      = google_pubsub_topic.topology[each.value.topic].id
   ack_deadline_seconds       = each.value.ack_deadline_seconds
-  message_retention_duration = "604800s"
+  message_retention_duration = "${try(each.value.message_retention_seconds, 604800)}s"
   labels                     = { app = "pet-cutout" }
 
   expiration_policy {

@@ -79,7 +79,8 @@ class Stack:
         return {
             "uploadUrlEndpoint": self.url("upload_url") + "/",
             "statusEndpoint": self.url("job_status") + "/",
-            "prewarmEndpoint": self.url("prewarm") + "/" if "prewarm" in self.function_names else None,
+            # The public warm function, never the private pre-warm one (which also sets scaling).
+            "warmEndpoint": self.url("warm") + "/" if "warm" in self.function_names else None,
             "warmHours": given.get("STORE_WARM_HOURS", "7-22"),
         }
 

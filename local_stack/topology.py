@@ -79,6 +79,8 @@ def apply(topology: dict, *, storage_client, publisher, subscriber,
                 minimum_backoff=duration_pb2.Duration(seconds=sub["retry"]["minimum_backoff_seconds"]),
                 maximum_backoff=duration_pb2.Duration(seconds=sub["retry"]["maximum_backoff_seconds"])),
         }
+        if retention := sub.get("message_retention_seconds"):
+            request["message_retention_duration"] = duration_pb2.Duration(seconds=retention)
         if dead_letter := sub.get("dead_letter"):
             request["dead_letter_policy"] = pubsub_v1.types.DeadLetterPolicy(
                 dead_letter_topic=publisher.topic_path(project, dead_letter["topic"]),

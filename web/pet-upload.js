@@ -3,7 +3,7 @@
 //   import { mount } from "./pet-upload.js";
 //   mount(document.querySelector("#pet-upload"), {
 //     uploadUrlEndpoint: "https://…/upload_url", statusEndpoint: "https://…/job_status",
-//     prewarmEndpoint: null, warmHours: "7-22" });
+//     warmEndpoint: "https://…/warm", warmHours: "7-22" });
 //
 // The page holds public endpoints only. The photo goes straight to Cloud Storage
 // through a signed URL; the widget then follows the job until the cut-out is ready.
@@ -108,7 +108,7 @@ export function mount(root, config) {
 
   // --- warm the GPU service when a shopper shows intent ---------------------
   function warm() {
-    if (!options.prewarmEndpoint || !inWarmHours(options.warmHours)) return;
+    if (!options.warmEndpoint || !inWarmHours(options.warmHours)) return;
     try {
       const last = Number(localStorage.getItem(WARM_KEY) || 0);
       if (Date.now() - last < WARM_EVERY_MS) return;
@@ -116,7 +116,12 @@ export function mount(root, config) {
     } catch {
       return; // no storage, no way to keep to once per 10 minutes: skip
     }
-    fetch(options.prewarmEndpoint, { method: "POST", keepalive: true }).catch(() => {});
+    // Fire and forget: the page never waits on it. The public warm function decides
+    // with the server's policy (hours, recent jobs, the hourly cap, the budget).
+    fetch(options.warmEndpoint, {
+      method: "POST", keepalive: true, headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session_id: session, trigger: "upload_control" }),
+    }).catch(() => {});
   }
   drop.addEventListener("pointerenter", warm);
   drop.addEventListener("focus", warm);

@@ -18,6 +18,7 @@ locals {
   # One account per group of entry points with the same needs (infra/permissions.yaml).
   accounts = {
     "fn-public"         = "The storefront's functions: upload URLs and job status"
+    "fn-warm"           = "The storefront's warm-up on intent: reads the warm-up policy's state, records warm-ups"
     "fn-pipeline"       = "Pipeline functions: intake, job events, dead letters"
     "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost report"
     "gpu-service"       = "GPU Cloud Run service"
@@ -46,6 +47,12 @@ locals {
       title = "Pet cut-out: operations state (claims, log, known-good, spend)"
       permissions = ["datastore.databases.get", "datastore.entities.create", "datastore.entities.delete",
       "datastore.entities.get", "datastore.entities.list", "datastore.entities.update"]
+    }
+    # The public warm function: it appends warm-ups and log entries and reads the
+    # policy's state, but can change no existing document (no update, no delete).
+    "petCutoutWarmups" = {
+      title       = "Pet cut-out: read the warm-up policy's state, append warm-ups"
+      permissions = ["datastore.entities.create", "datastore.entities.get", "datastore.entities.list"]
     }
     "petCutoutOpsRecorder" = {
       title       = "Pet cut-out: record releases and the known-good revision"
@@ -76,6 +83,7 @@ locals {
   topic_roles = {
     "pipeline-segment" = { topic = "segment-requests", sa = "fn-pipeline", role = "roles/pubsub.publisher" }
     "gpu-job-events"   = { topic = "job-events", sa = "gpu-service", role = "roles/pubsub.publisher" }
+    "warm-requests"    = { topic = "warm-requests", sa = "fn-warm", role = "roles/pubsub.publisher" }
   }
 
   project_roles = {
@@ -83,6 +91,11 @@ locals {
     "public-documents"   = { sa = "fn-public", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "pipeline-documents" = { sa = "fn-pipeline", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "gpu-documents"      = { sa = "gpu-service", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    # The warm function: rate-limit counters and the last finished job in (default),
+    # the warm-up policy's state in the ops database.
+    "warm-documents"  = { sa = "fn-warm", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    "warm-jobs-read"  = { sa = "fn-warm", role = local.role.petCutoutDocumentReader, condition = local.database["(default)"] }
+    "warm-ops-append" = { sa = "fn-warm", role = local.role.petCutoutWarmups, condition = local.database[var.ops_database] }
     # fn-ops counts jobs in (default) and keeps its state in the ops database.
     "ops-jobs-read" = { sa = "fn-ops", role = local.role.petCutoutDocumentReader, condition = local.database["(default)"] }
     "ops-state"     = { sa = "fn-ops", role = local.role.petCutoutOpsState, condition = local.database[var.ops_database] }
@@ -119,7 +132,7 @@ locals {
       # Pre-warm and rollback update the GPU service, which runs as gpu-service.
       "ops-acts-as-gpu" = { account = "gpu-service", sa = "fn-ops", role = "roles/iam.serviceAccountUser" }
     },
-    { for a in ["fn-public", "fn-pipeline", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
+    { for a in ["fn-public", "fn-warm", "fn-pipeline", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
     "deployer-acts-as-${a}" => { account = a, sa = "deployer", role = "roles/iam.serviceAccountUser" } },
   )
 
@@ -128,6 +141,7 @@ locals {
     "ops-reads-${s}" => { secret = s, sa = "fn-ops", role = "roles/secretmanager.secretAccessor" } },
     # The public functions sign and check shopper sessions (domain/sessions.py).
     { "public-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-public", role = "roles/secretmanager.secretAccessor" } },
+    { "warm-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-warm", role = "roles/secretmanager.secretAccessor" } },
   )
 
   repository_roles = {

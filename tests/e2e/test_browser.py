@@ -157,9 +157,9 @@ def _png() -> bytes:
 
 @pytest.mark.parametrize("hours, expected", [("0-24", 1), ("", 0)])
 def test_intent_warms_the_gpu_service_at_most_once_per_ten_minutes(stack, page, hours, expected):
-    warm_url = "http://127.0.0.1:9/prewarm"  # never reached: the route below answers
+    warm_url = "http://127.0.0.1:9/warm"  # never reached: the route below answers
     calls = []
-    config = {**stack.store_config(), "prewarmEndpoint": warm_url, "warmHours": hours}
+    config = {**stack.store_config(), "warmEndpoint": warm_url, "warmHours": hours}
     page.route("**/config.json", lambda route: route.fulfill(json=config))
     page.route(warm_url, lambda route: (calls.append(route.request.method), route.fulfill(status=204)))
     page.goto(stack.url("store") + "/")

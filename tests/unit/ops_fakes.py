@@ -59,6 +59,7 @@ class MemoryOps(OpsStore):
         self.state: dict = {}
         self.warmups: list[datetime] = []
         self.done_jobs: list[datetime] = []
+        self.queued_jobs: list[datetime] = []
 
     def claim(self, key, **fields):
         if key in self.claims:
@@ -126,6 +127,12 @@ class MemoryOps(OpsStore):
 
     def warmups_since(self, since):
         return sum(1 for at in self.warmups if at >= since)
+
+    def warmups_between(self, start, end):
+        return sorted(at for at in self.warmups if start <= at < end)
+
+    def uploads_between(self, start, end):
+        return sorted(at for at in self.queued_jobs if start <= at < end)
 
     def last_job_finished_at(self):
         return max(self.done_jobs) if self.done_jobs else None
