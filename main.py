@@ -106,7 +106,7 @@ def warm(request):
         bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
     except ValidationError as exc:
         bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
-    session = http.sessions(settings).verify(body.session_id) if body and body.session_id else None
+    session = http.sessions(settings).verify(body.session_id) if body else None
     if limited := http.rate_limited(request, "warm", session, settings, cors, rate_limiter):
         return limited
     if bad:

@@ -39,7 +39,7 @@ SECRETS = {
 }
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
-EDGE_FUNCTIONS = {"upload_url", "job_status"}
+EDGE_FUNCTIONS = {"upload_url", "job_status", "warm"}
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while

@@ -5,18 +5,26 @@ against the whole local stack, with the configured rate limits.
    under test-artifacts/), and the widget holding the session the server signed;
 2. a text file renamed .jpg: the rejection message;
 3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
-   the upload-URL function and by the uploads bucket.
+   the upload-URL function and by the uploads bucket;
+4. a shopper's intent: a hover reaches the GPU service's /warmup through the public
+   warm function and the warm-requests push, once; the browser's rule, the server's
+   policy (another browser, the hourly cap, hours, emergency mode) and the rate limit
+   hold it back, and each skip is recorded with its reason.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import threading
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from PIL import Image
 
 from local_stack.processes import free_port
@@ -37,11 +45,24 @@ LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": str(DEFAULTS["rate_limit_ip_per_minute"].d
           "RATE_LIMIT_BURST": str(DEFAULTS["rate_limit_burst"].default)}
 
 
+# The warm function reads its windows from this file on every request, so a test can
+# move the store into or out of business hours; the policy's numbers are the shipped ones.
+ALWAYS_BUSINESS = {"time_zone": "America/New_York", "policy": {"warm_for_minutes": 10, "max_warmups_per_hour": 20},
+                   "windows": [{"name": "business", "min_instances": 0, "max_instances": 3, "warmup": True}]}
+ALWAYS_OFF = {**ALWAYS_BUSINESS, "windows": [{"name": "off", "min_instances": 0, "max_instances": 2,
+                                               "warmup": False}]}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium (.ci/install-system does)")
-    with Stack(workdir=tmp_path_factory.mktemp("stack"), env=LIMITS) as running:
+    workdir = tmp_path_factory.mktemp("stack")
+    schedules = workdir / "schedules.yaml"
+    schedules.write_text(yaml.safe_dump(ALWAYS_BUSINESS))
+    env = {**LIMITS, "SCHEDULES_FILE": str(schedules), "STORE_WARM_HOURS": "0-24"}
+    with Stack(workdir=workdir, env=env) as running:
+        running.schedules = schedules
         yield running
 
 
@@ -175,3 +196,155 @@ def test_intent_warms_the_gpu_service_at_most_once_per_ten_minutes(stack, page, 
     page.hover(".pet-upload__drop")
     page.wait_for_timeout(300)
     assert len(calls) == 2 * expected
+
+
+# --- warm-up on intent, through the real path -------------------------------------
+
+def _gpu_warmups(stack) -> float:
+    text = requests.get(stack.url("gpu") + "/metrics", timeout=10).text
+    match = re.search(r'^warmup_requests_total\{outcome="ok"\} (\S+)$', text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+class Intents:
+    """The warm function's records (ops database, kind warm_intent) and the state the policy reads."""
+
+    def __init__(self, stack):
+        from google.cloud import firestore
+
+        from bootstrap import Ops
+
+        self.ops = firestore.Client(project=stack.project, database=Settings().ops_database)
+        self.jobs = firestore.Client(project=stack.project)
+        self.store = Ops(Settings()).store
+
+    def records(self) -> list[dict]:
+        docs = [d.to_dict() for d in self.ops.collection("ops_log").stream()]
+        return sorted((d for d in docs if d["kind"] == "warm_intent"), key=lambda d: d["at"])
+
+    def wait_for_record(self, count: int, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while len(records := self.records()) < count:
+            assert time.monotonic() < deadline, f"no warm_intent record #{count}: {records}"
+            time.sleep(0.2)
+        assert len(records) == count, records
+        return records[-1]
+
+    def forget_warmups(self) -> None:
+        for name in ("ops_warmups", "ops_actions"):
+            for doc in self.ops.collection(name).stream():
+                doc.reference.delete()
+
+    def reset(self) -> None:
+        """No warm-up, claim, log entry or finished job yet (earlier tests uploaded and hovered)."""
+        self.forget_warmups()
+        for doc in self.ops.collection("ops_log").stream():
+            doc.reference.delete()
+        for doc in self.jobs.collection(Settings().jobs_collection).stream():
+            doc.reference.delete()
+
+
+def _hover_from_a_new_browser(browser, stack) -> list[str]:
+    """A fresh context (its own storage: another shopper); the warm requests it sent."""
+    context = browser.new_context()
+    page = context.new_page()
+    sent = []
+    page.on("request", lambda r: sent.append(r.method) if r.url.startswith(stack.url("warm")) else None)
+    page.goto(stack.url("store") + "/")
+    page.hover(".pet-upload__drop")
+    page.wait_for_timeout(500)
+    context.close()
+    return [m for m in sent if m == "POST"]
+
+
+def test_intent_reaches_the_gpu_service_once_and_the_policy_holds_back_the_rest(stack, browser, page):
+    with stack.client_env():
+        intents = Intents(stack)
+        intents.reset()
+        stack.schedules.write_text(yaml.safe_dump(ALWAYS_BUSINESS))
+        before = _gpu_warmups(stack)
+
+        # One hover: one request to the warm function, one push to /warmup, seen in the GPU service's metrics.
+        sent = []
+        page.on("request", lambda r: sent.append(r.method) if r.url.startswith(stack.url("warm")) else None)
+        page.goto(stack.url("store") + "/")
+        page.evaluate("localStorage.clear()")
+        page.hover(".pet-upload__drop")
+        assert intents.wait_for_record(1)["outcome"] == "sent"
+        deadline = time.monotonic() + 30
+        while _gpu_warmups(stack) < before + 1:
+            assert time.monotonic() < deadline, "no /warmup call reached the GPU service"
+            time.sleep(0.2)
+
+        # A second hover in the same browser within 10 minutes: the widget sends nothing.
+        page.mouse.move(0, 0)
+        page.hover(".pet-upload__drop")
+        page.wait_for_timeout(500)
+        assert [m for m in sent if m == "POST"] == ["POST"]
+
+        # Another browser within the server's window: sent, refused by the policy, recorded.
+        assert _hover_from_a_new_browser(browser, stack) == ["POST"]
+        skipped = intents.wait_for_record(2)
+        assert skipped["outcome"] == "skipped" and "already warm" in skipped["reason"]
+
+        # The 21st of the hour: 20 warm-ups 11 to 30 minutes ago (none recent), then a hover.
+        intents.forget_warmups()
+        now = datetime.now(timezone.utc)
+        for minute in range(11, 31):
+            intents.store.record_warmup(now - timedelta(minutes=minute))
+        _hover_from_a_new_browser(browser, stack)
+        capped = intents.wait_for_record(3)
+        assert capped["outcome"] == "skipped" and "cap reached (20 an hour)" in capped["reason"]
+
+        # Outside business hours.
+        intents.forget_warmups()
+        stack.schedules.write_text(yaml.safe_dump(ALWAYS_OFF))
+        _hover_from_a_new_browser(browser, stack)
+        off = intents.wait_for_record(4)
+        assert off["outcome"] == "skipped" and off["reason"] == "window off has no warm-ups"
+
+        # Emergency cost mode, in business hours again.
+        stack.schedules.write_text(yaml.safe_dump(ALWAYS_BUSINESS))
+        interval = datetime(2026, 12, 1, tzinfo=timezone.utc)
+        assert intents.store.enter_emergency("browser-test", interval)
+        try:
+            _hover_from_a_new_browser(browser, stack)
+            emergency = intents.wait_for_record(5)
+            assert emergency["outcome"] == "skipped" and "emergency cost mode" in emergency["reason"]
+        finally:
+            intents.store.leave_emergency("browser-test", interval + timedelta(days=31))
+
+        # None of those skips reached the GPU service.
+        time.sleep(1)
+        assert _gpu_warmups(stack) == before + 1
+        print("warm intents:", [(r["outcome"], r["reason"]) for r in intents.records()])
+
+
+def test_the_warm_function_refuses_a_foreign_origin_and_a_flood(stack, browser):
+    from local_stack import static_site
+
+    port = free_port()
+    foreign = static_site.serve(port, stack.store_config())
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        console = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.hover(".pet-upload__drop")
+        page.wait_for_timeout(1000)
+        assert any("blocked by CORS policy" in m and stack.url("warm") in m for m in console), console
+    finally:
+        context.close()
+        foreign.shutdown()
+
+    # A flood from one address: the configured burst passes, then 429 with Retry-After.
+    answers = [requests.post(stack.url("warm") + "/", json={}, timeout=10) for _ in range(25)]
+    codes = [a.status_code for a in answers]
+    took = sorted(a.elapsed.total_seconds() * 1000 for a in answers if a.status_code == 202)
+    print(f"flood: {codes.count(202)} x 202, {codes.count(429)} x 429; 202 answered in "
+          f"{took[len(took) // 2]:.0f} ms median, {took[-1]:.0f} ms max")
+    assert 429 in codes and set(codes) <= {202, 429}, codes
+    refused = answers[codes.index(429)]
+    assert int(refused.headers["Retry-After"]) >= 1

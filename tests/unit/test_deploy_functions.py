@@ -40,6 +40,10 @@ def test_invokers_follow_the_declared_callers(topo):
     assert by_target["upload_url"].public and by_target["job_status"].public
     assert by_target["prewarm"].invokers == ["serviceAccount:scheduler-invoker@acme.iam.gserviceaccount.com"]
     assert not by_target["prewarm"].public
+    # The widget's warm-up is its own public function, as an account that cannot touch scaling.
+    assert by_target["warm"].public and by_target["warm"].invokers == []
+    assert by_target["warm"].service_account == "fn-warm@acme.iam.gserviceaccount.com"
+    assert by_target["prewarm"].service_account == "fn-ops@acme.iam.gserviceaccount.com"
     assert by_target["rollback"].public and by_target["rollback"].secrets["ROLLBACK_WEBHOOK_PASSWORD"] == "rollback-webhook-token"
 
 
@@ -57,7 +61,9 @@ def test_behind_the_load_balancer_only_the_public_functions_refuse_direct_traffi
 
     assert set(ingress(False).values()) == {"all"}
     behind = ingress(True)
-    assert behind["upload_url"] == behind["job_status"] == "internal-and-gclb"
+    assert behind["upload_url"] == behind["job_status"] == behind["warm"] == "internal-and-gclb"
+    # The scheduler's pre-warm is private (OIDC from Cloud Scheduler), never behind the public edge.
+    assert behind["prewarm"] == "all"
     # Cloud Monitoring's webhook and Pub/Sub pushes do not come through the load balancer.
     assert behind["rollback"] == behind["intake"] == "all"
 

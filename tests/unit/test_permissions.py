@@ -407,6 +407,19 @@ def test_the_public_functions_cannot_read_shoppers_photos_or_write_beyond_their_
 
 
 @needs_terraform
+def test_the_public_warm_up_cannot_scale_the_gpu_service_or_rewrite_operations_state(access):
+    account = DECLARATION["entry_points"]["warm"]["account"]
+    assert account not in {DECLARATION["entry_points"][f]["account"] for f in ("prewarm", "upload_url")}
+    for permission in ("run.services.update", "run.services.get", "run.routes.invoke"):
+        assert not _holds(access, account, permission, "service/gpu")
+    for permission in ("datastore.entities.update", "datastore.entities.delete"):
+        assert not _holds(access, account, permission, "database/ops")
+    assert _holds(access, account, "datastore.entities.create", "database/ops")  # its warm-ups and log
+    assert _holds(access, account, "pubsub.topics.publish", "topic/warm-requests")
+    assert not _holds(access, account, "pubsub.topics.publish", "topic/segment-requests")
+
+
+@needs_terraform
 def test_the_gpu_service_cannot_write_operations_state(access):
     account = DECLARATION["entry_points"]["gpu_service"]["account"]
     for permission in ("datastore.entities.create", "datastore.entities.update", "datastore.entities.delete"):
