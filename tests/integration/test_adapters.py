@@ -98,3 +98,23 @@ def test_publisher_delivers_with_attributes(clients, stack):
     PubSubPublisher(publisher, stack.project).publish(topic, b'{"x": 1}', job_id="j")
     received = subscriber.pull(request={"subscription": sub, "max_messages": 1}, timeout=10).received_messages
     assert received[0].message.data == b'{"x": 1}' and received[0].message.attributes["job_id"] == "j"
+
+
+def test_ops_store_lists_warm_ups_and_uploads_of_a_period(clients):
+    from datetime import datetime, timezone
+
+    from adapters.ops import FirestoreOps
+
+    suffix = uuid.uuid4().hex[:8]
+    store = FirestoreOps(clients["db"], jobs_collection=f"jobs_{suffix}", prefix=f"ops_{suffix}_")
+    t0 = datetime(2026, 11, 3, 14, 0, tzinfo=timezone.utc)
+    for minutes in (30, 0, 59, 60, -1):
+        store.record_warmup(t0 + timedelta(minutes=minutes))
+    jobs = clients["db"].collection(f"jobs_{suffix}")
+    for i, minutes in enumerate((5, 61, 20)):
+        jobs.document(str(i)).set({"timestamps": {"awaiting_upload": t0, "queued": t0 + timedelta(minutes=minutes)}})
+    jobs.document("never-uploaded").set({"timestamps": {"awaiting_upload": t0}})
+    hour = (t0, t0 + timedelta(hours=1))
+    assert store.warmups_between(*hour) == [t0 + timedelta(minutes=m) for m in (0, 30, 59)]
+    assert store.uploads_between(*hour) == [t0 + timedelta(minutes=m) for m in (5, 20)]
+    assert store.warmups_since(t0) == 4  # the same records the policy counts
