@@ -48,7 +48,17 @@ class Settings(BaseSettings):
     # GPU service
     engine: str = "u2netp"
     model_dir: str = ".models"
-    lease_seconds: int = 120
+    # A job's lease (Firestore) keeps a redelivery of a job in progress from starting a
+    # second forward pass. The worker renews it every lease_renew_seconds (0: a third of
+    # the lease) while it works, so a slow job keeps it; a dead worker's lease runs out
+    # after lease_seconds and the redelivery takes the job over.
+    lease_seconds: float = 120
+    lease_renew_seconds: float = 0
+    # Work on one push stops after this many seconds: no result is written, the lease is
+    # released and Pub/Sub redelivers. Below the service's Cloud Run request timeout and
+    # the segment subscription's ack deadline (both 300 s: deploy/service.yaml, topology.yaml),
+    # with room left to answer.
+    job_deadline_seconds: float = 280
     output_max_side: int = 4096
     # InSPyReNet (ENGINE=inspyrenet): mode base (1024^2) or fast (384^2); a baked-in
     # checkpoint path, or empty for the package's own download into model_dir.
@@ -80,6 +90,10 @@ class Settings(BaseSettings):
     known_good_collection: str = "known_good"
 
     log_level: str = "INFO"
+
+    @property
+    def lease_renew_interval(self) -> float:
+        return self.lease_renew_seconds or self.lease_seconds / 3
 
     @property
     def allowed_origins(self) -> list[str]:

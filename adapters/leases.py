@@ -1,7 +1,8 @@
 """Work leases: who is processing a job, and until when.
 
-A worker that dies leaves its lease to expire; the redelivered message then
-finds it free. A live lease held by another worker means "try again later".
+A live worker renews its lease while it works; a worker that dies leaves it to
+expire, and the redelivered message then finds it free. A live lease held by
+another worker means "try again later".
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ class LeaseStore(abc.ABC):
     @abc.abstractmethod
     def acquire(self, key: str, holder: str, seconds: float) -> int | None:
         """Take the lease if free or expired; returns the attempt number, or None."""
+
+    @abc.abstractmethod
+    def renew(self, key: str, holder: str, seconds: float) -> bool:
+        """Extend the lease `holder` holds to `seconds` from now; False when another holder has it."""
 
     @abc.abstractmethod
     def release(self, key: str, holder: str) -> None: ...
@@ -42,6 +47,21 @@ class FirestoreLeases(LeaseStore):
             attempt = int(doc.get("attempt", 0)) + 1
             transaction.set(ref, {"holder": holder, "until": now + timedelta(seconds=seconds), "attempt": attempt})
             return attempt
+
+        return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
+
+    def renew(self, key: str, holder: str, seconds: float) -> bool:
+        from google.cloud import firestore
+
+        ref = self._collection.document(key)
+
+        @firestore.transactional
+        def run(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or snap.get("holder") != holder:
+                return False  # taken over (ours ran out while we could not renew) or released
+            transaction.update(ref, {"until": datetime.now(timezone.utc) + timedelta(seconds=seconds)})
+            return True
 
         return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
 
