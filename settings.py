@@ -5,6 +5,7 @@ Defaults run the local stack; production sets the real names in the deploy.
 
 from functools import lru_cache
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     known_good_collection: str = "known_good"
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _lease_is_renewed_before_it_ends(self) -> "Settings":
+        if self.lease_seconds <= 0 or not 0 < self.lease_renew_interval < self.lease_seconds:
+            raise ValueError(f"LEASE_RENEW_SECONDS ({self.lease_renew_seconds}) must be below LEASE_SECONDS "
+                             f"({self.lease_seconds}), both positive, or a renewal comes after the lease ran out")
+        return self
 
     @property
     def lease_renew_interval(self) -> float:

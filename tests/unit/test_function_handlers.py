@@ -173,6 +173,66 @@ def test_dead_letter_never_undoes_a_finished_job(world):
     assert jobs.get(job_id).state is State.DONE
 
 
+def test_a_success_after_a_dead_letter_wins_and_the_job_ends_done(world):
+    """The documented rule (docs/failures.md): a dead letter means "gave up waiting"; a cut-out that
+    exists after all wins. A real failure (bad_image) stays final."""
+    jobs, _, _ = world
+    slow_job, bad_job = new_job(jobs), new_job(jobs)
+    job_events.handle(event(slow_job, "started", T0, attempt=1), jobs=jobs)
+    request = SegmentRequest(job_id=slow_job, bucket="b", object="o", generation="1", content_type="image/jpeg")
+    assert dead_letter.handle(pubsub(request.model_dump(mode="json"), CloudPubSubDeadLetterSourceSubscription=
+                                     "projects/p/subscriptions/segment"), jobs=jobs) == "failed"
+    late = event(slow_job, "succeeded", T0 + timedelta(seconds=400), attempt=1, result_object="results/s.png")
+    assert job_events.handle(late, jobs=jobs) == "applied"
+    job = jobs.get(slow_job)
+    assert (job.state, job.reason, job.result_object) == (State.DONE, "", "results/s.png")
+    assert "failed" not in job.timestamps and "dead-lettered" in job.detail
+    assert job_events.handle(late, jobs=jobs) == "no_change"  # repeated: still one transition
+    assert dead_letter.handle(pubsub(request.model_dump(mode="json")), jobs=jobs) == "no_change"  # and stays done
+
+    job_events.handle(event(bad_job, "failed", T0, reason="bad_image"), jobs=jobs)
+    assert job_events.handle(event(bad_job, "succeeded", T0, result_object="results/b.png"), jobs=jobs) == "no_change"
+    assert jobs.get(bad_job).state is State.FAILED
+
+
+def job_event_message(job_id, kind, **attributes) -> PubSubMessage:
+    """A job event as the GPU service publishes it (attributes job_id and kind), dead-lettered."""
+    payload = JobEvent(job_id=job_id, kind=kind, at=T0, result_object=f"results/{job_id}.png"
+                       if kind == "succeeded" else "").model_dump(mode="json")
+    return pubsub(payload, job_id=job_id, kind=kind, CloudPubSubDeadLetterSourceDeliveryCount="10", **attributes)
+
+
+@pytest.mark.parametrize("source", [{"CloudPubSubDeadLetterSourceSubscription": "projects/p/subscriptions/job-events"},
+                                    {"CloudPubSubDeadLetterSourceSubscription": "job-events"},
+                                    {}])  # without the attribute: told apart by the GPU service's `kind`
+def test_a_dead_lettered_succeeded_event_is_applied_and_never_fails_the_job(world, source):
+    jobs, _, _ = world
+    job_id = new_job(jobs)
+    job_events.handle(event(job_id, "started", T0), jobs=jobs)
+    assert dead_letter.handle(job_event_message(job_id, "succeeded", **source), jobs=jobs) == "job_event_applied"
+    assert (jobs.get(job_id).state, jobs.get(job_id).reason) == (State.DONE, "")
+
+
+def test_a_dead_lettered_job_event_never_fails_a_done_job(world):
+    jobs, _, _ = world
+    job_id = new_job(jobs)
+    jobs.update(job_id, lambda j: j.move(State.DONE, T0, result_object=f"results/{job_id}.png"))
+    source = {"CloudPubSubDeadLetterSourceSubscription": "projects/p/subscriptions/job-events"}
+    for kind in ("started", "succeeded"):
+        assert dead_letter.handle(job_event_message(job_id, kind, **source), jobs=jobs) == "job_event_no_change"
+    garbage = pubsub("not an event", job_id=job_id, kind="succeeded", **source)
+    assert dead_letter.handle(garbage, jobs=jobs) == "unreadable_job_event"
+    assert jobs.get(job_id).state is State.DONE
+
+
+def test_the_job_events_subscription_is_the_one_dead_letter_knows():
+    from local_stack import topology as topo
+
+    topology = topo.load()
+    names = {s["name"] for s in topology["subscriptions"] if s["topic"] == "job-events"}
+    assert names == {dead_letter.JOB_EVENTS_SUBSCRIPTION}
+
+
 def test_job_status_hides_unknown_and_malformed_ids_and_signs_results(world):
     jobs, blobs, _ = world
     job_id = new_job(jobs)

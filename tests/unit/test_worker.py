@@ -149,12 +149,18 @@ def test_a_job_slower_than_its_lease_keeps_it_and_a_redelivery_never_starts_a_se
     assert kinds(publisher) == ["started", "succeeded", "succeeded"]
 
 
+class NonRenewingLeases(FakeLeases):
+    def renew(self, key, holder, seconds):
+        return True  # says yes, extends nothing
+
+
 def test_without_renewals_the_same_redelivery_would_have_taken_the_job_over(parts):
     """The control for the test above: the lease alone (0.3 s) does not cover a 1.2 s pass."""
-    blobs, leases, publisher = parts
+    blobs, _, publisher = parts
+    leases = NonRenewingLeases()
     request = request_for(blobs, jpeg())
     slow = SlowSegmenter(1.2)
-    first = threading.Thread(target=worker_with(parts, slow, lease_renew_seconds=60).process, args=(request,))
+    first = threading.Thread(target=worker_with((blobs, leases, publisher), slow).process, args=(request,))
     first.start()
     time.sleep(0.8)
     assert leases.acquire(request.job_id, "redelivery", 0.3) == 2  # free for the taking
