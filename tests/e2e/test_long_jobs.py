@@ -69,6 +69,8 @@ def test_a_job_slower_than_its_lease_ends_done_with_exactly_one_forward_pass(slo
         return status["state"] == "done" and status
 
     status = wait_for(finished, FORWARD_SECONDS * 3, every=0.25, message="done")
+    # Count once every push has been answered (a second pass, had one started, would still be running).
+    wait_for(lambda: gpu_metrics(slow_stack)["segment_in_flight"] == 0, FORWARD_SECONDS * 2, message="idle")
     metrics = gpu_metrics(slow_stack)
     assert forward_passes(slow_stack) - before == 1
     assert metrics["segment_requests_total{outcome=busy}"] == 5  # every delivery of the duplicate refused
