@@ -77,9 +77,9 @@ class Worker:
         if self.blobs.exists(self.settings.results_bucket, name):
             self._report(JobEvent(job_id=request.job_id, kind="succeeded", result_object=name))
             return Outcome.DUPLICATE
-        deadline = time.monotonic() + self.settings.job_deadline_seconds
-        holder = uuid.uuid4().hex
         s = self.settings
+        deadline = time.monotonic() + s.job_deadline_seconds
+        holder = uuid.uuid4().hex
         attempt = self.leases.acquire(request.job_id, holder, s.lease_seconds)
         if attempt is None:
             return Outcome.BUSY
