@@ -25,6 +25,10 @@ class LeaseStore(abc.ABC):
     @abc.abstractmethod
     def release(self, key: str, holder: str) -> None: ...
 
+    @abc.abstractmethod
+    def held(self, key: str) -> bool:
+        """Whether a live lease is on `key`: a worker is at it now."""
+
 
 class FirestoreLeases(LeaseStore):
     def __init__(self, client, collection: str = "leases"):
@@ -77,3 +81,8 @@ class FirestoreLeases(LeaseStore):
                 transaction.update(ref, {"holder": "", "until": datetime.now(timezone.utc)})
 
         run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
+
+    def held(self, key: str) -> bool:
+        snap = self._collection.document(key).get()
+        doc = snap.to_dict() if snap.exists else {}
+        return bool(doc.get("holder")) and doc.get("until") is not None and doc["until"] > datetime.now(timezone.utc)

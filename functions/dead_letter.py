@@ -7,8 +7,11 @@ CloudPubSubDeadLetterSourceDeliveryCount, among others
 
 - an upload notification intake never managed to handle, or a segmentation
   request the GPU service never finished: the job ends `failed` with reason
-  `dead_letter` instead of waiting forever. If a slow attempt still finishes,
-  its cut-out wins and the job ends `done` (domain/jobs.py, docs/failures.md);
+  `dead_letter` instead of waiting forever, unless a worker holds a live lease
+  on it (a duplicate was refused while the job runs; that worker reports, and
+  if it dies its own unacknowledged message is redelivered). If a slow attempt
+  still finishes after the job failed, its cut-out wins and the job ends `done`
+  (domain/jobs.py, docs/failures.md);
 - a job event the status tracker could not apply (job-events subscription): it
   says nothing about the job's photo, so it is applied once more here, under the
   same monotonic rules; it never fails the job. If it still cannot be applied,
@@ -23,6 +26,7 @@ from datetime import datetime, timezone
 from pydantic import ValidationError
 
 from adapters.jobs import JobRepository
+from adapters.leases import LeaseStore
 from adapters.logs import log
 from domain.jobs import State
 from events.schemas import GcsObjectEvent, JobEvent, PubSubMessage, SegmentRequest
@@ -64,7 +68,7 @@ def job_id_of(message: PubSubMessage) -> str | None:
         return message.attributes.get("job_id")
 
 
-def handle(message: PubSubMessage, *, jobs: JobRepository) -> str:
+def handle(message: PubSubMessage, *, jobs: JobRepository, leases: LeaseStore) -> str:
     attempts = message.attributes.get(DELIVERY_COUNT, "")
     if is_job_event(message):
         return _apply_job_event(message, jobs=jobs, attempts=attempts)
@@ -73,6 +77,9 @@ def handle(message: PubSubMessage, *, jobs: JobRepository) -> str:
         source_subscription=source_subscription(message), message_id=message.message_id)
     if not job_id:
         return "no_job"
+    if leases.held(job_id):
+        log(logger, logging.WARNING, "job in progress under a live lease: its worker reports", job_id=job_id)
+        return "in_progress"
     now = datetime.now(timezone.utc)
     detail = f"gave up after {attempts or 'the configured'} delivery attempts"
     job, changed = jobs.update(job_id, lambda j: j.move(State.FAILED, now, reason="dead_letter", detail=detail))

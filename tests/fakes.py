@@ -119,3 +119,7 @@ class FakeLeases(LeaseStore):
         with self._lock:
             if self.leases.get(key, {}).get("holder") == holder:
                 self.leases[key]["holder"] = ""
+
+    def held(self, key):
+        lease = self.leases.get(key, {})
+        return bool(lease.get("holder")) and lease["until"] > datetime.now(timezone.utc)

@@ -78,6 +78,9 @@ def test_a_renewed_lease_keeps_others_out_and_a_lost_one_cannot_be_renewed(clien
     assert leases.acquire("job", "b", 60) == 2  # ... and a redelivery took the job over
     assert not leases.renew("job", "a", 60)  # a learns it lost the lease
     assert leases.acquire("job", "a", 60) is None and leases.renew("job", "b", 60)
+    assert leases.held("job") and not leases.held("another-job")
+    leases.release("job", "b")
+    assert not leases.held("job")
 
 
 def test_record_once_writes_one_log_entry_per_key(clients):
