@@ -27,6 +27,9 @@ class ScriptedLeases(LeaseStore):
     def release(self, key, holder):
         pass
 
+    def held(self, key):
+        return True
+
 
 def test_it_renews_on_its_own_thread_until_stopped():
     leases = ScriptedLeases([])
