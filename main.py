@@ -122,7 +122,8 @@ def job_events(cloud_event):
 def dead_letter(cloud_event):
     if (envelope := _envelope(cloud_event)) is None:
         return
-    dead_letter_fn.handle(envelope.message, jobs=adapters().jobs)
+    a = adapters()
+    dead_letter_fn.handle(envelope.message, jobs=a.jobs, leases=a.leases)
 
 
 @functions_framework.http

@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 from datetime import datetime, timedelta, timezone
 
+from domain import emergency
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -27,6 +29,10 @@ class OpsStore(abc.ABC):
     @abc.abstractmethod
     def record(self, kind: str, **fields) -> None:
         """Append to the operations log (every action, and every refusal worth reading)."""
+
+    @abc.abstractmethod
+    def record_once(self, key: str, kind: str, **fields) -> bool:
+        """Log entry `key` once: False when it is already there (a retry of an action that got that far)."""
 
     @abc.abstractmethod
     def known_good(self, service: str) -> str | None: ...
@@ -109,6 +115,15 @@ class FirestoreOps(OpsStore):
     def record(self, kind: str, **fields) -> None:
         self._log.add({"kind": kind, "at": utcnow(), **fields})
 
+    def record_once(self, key: str, kind: str, **fields) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            self._log.document(self._id(key)).create({"kind": kind, "at": utcnow(), "key": key, **fields})
+        except exceptions.AlreadyExists:
+            return False
+        return True
+
     def known_good(self, service: str) -> str | None:
         snap = self._known_good.document(service).get()
         return snap.get("revision") if snap.exists else None
@@ -170,18 +185,17 @@ class FirestoreOps(OpsStore):
 
     def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
         def change(doc):
-            if doc.get("active") or (doc.get("interval") and doc["interval"] > interval):
+            if not emergency.may_enter(doc, interval):
                 return None, False
-            return {"active": True, "budget_id": budget_id, "interval": interval, "entered_at": utcnow(),
-                    **saved}, True
+            return emergency.entered(budget_id, interval, utcnow(), **saved), True
 
         return self._transact(self._state.document("emergency"), change)
 
     def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
         def change(doc):
-            if not doc.get("active") or doc.get("budget_id") != budget_id or interval <= doc["interval"]:
+            if not emergency.may_leave(doc, budget_id, interval):
                 return None, None
-            return {**doc, "active": False, "interval": interval, "left_at": utcnow()}, doc
+            return emergency.left(doc, interval, utcnow()), doc
 
         return self._transact(self._state.document("emergency"), change)
 

@@ -103,12 +103,13 @@ class Runtime:
                                  segment=self.segment, settings=s)
             log(logger, logging.INFO, "model loaded", seconds=round(self.load_seconds, 3), **engine.info())
 
-    def segment(self, image: Image.Image) -> np.ndarray:
-        """The worker's segmenter: prepare here (the request's thread), forward in the batch, finish here."""
+    def segment(self, image: Image.Image, timeout: float | None = None) -> np.ndarray:
+        """The worker's segmenter: prepare here (the request's thread), forward in the batch, finish here.
+        Raises TimeoutError when the forward pass has not come back within `timeout` seconds."""
         clock = time.perf_counter()
         prepared = self.engine.prepare(image)
         metrics.observe_stage("preprocess", time.perf_counter() - clock)
-        prediction = self.batcher(prepared)
+        prediction = self.batcher(prepared, timeout)
         clock = time.perf_counter()
         mask = self.engine.finish(prediction, image.size)
         metrics.observe_stage("postprocess", time.perf_counter() - clock)
