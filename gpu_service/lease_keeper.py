@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 class LeaseKeeper:
     def __init__(self, leases: LeaseStore, key: str, holder: str, *, seconds: float, every: float):
-        self._leases, self._key, self._holder = leases, key, holder
+        self.leases, self._key, self._holder = leases, key, holder
         self._seconds, self._every = seconds, every
         self._stop = threading.Event()
         self._lost = threading.Event()
@@ -41,7 +41,7 @@ class LeaseKeeper:
     def _loop(self) -> None:
         while not self._stop.wait(self._every):
             try:
-                held = self._leases.renew(self._key, self._holder, self._seconds)
+                held = self.leases.renew(self._key, self._holder, self._seconds)
             except Exception as exc:  # noqa: BLE001 - transient: the next beat tries again, the lease may still hold
                 log(logger, logging.WARNING, "lease renewal failed; retrying", job_id=self._key, error=str(exc)[:300])
                 continue
