@@ -96,6 +96,28 @@ class Ops:
                             known_good_collection=self.settings.known_good_collection)
 
     @cached_property
+    def report_source(self):
+        from google.cloud import firestore
+
+        from adapters.reports import FirestoreReportSource
+
+        return FirestoreReportSource(firestore.Client(project=self.settings.google_cloud_project),
+                                     jobs_collection=self.settings.jobs_collection)
+
+    @cached_property
+    def request_counts(self):
+        """Cloud Monitoring in production; the local Cloud Run router's counts locally."""
+        if self.settings.cloud_run_endpoint:
+            from adapters.reports import LocalRouterRequests
+
+            return LocalRouterRequests(self.settings.cloud_run_endpoint)
+        from google.cloud import monitoring_v3
+
+        from adapters.reports import CloudMonitoringRequests
+
+        return CloudMonitoringRequests(monitoring_v3.MetricServiceClient(), self.settings.google_cloud_project)
+
+    @cached_property
     def notifier(self) -> Notifier:
         from adapters.notify import SlackWebhook
 

@@ -25,13 +25,14 @@ from local_stack import topology
 RUNTIME = "python311"
 # Functions that act on the GPU service, the budget and the rollback run as fn-ops;
 # the rest as fn-pipeline (see infra/iam.tf).
-OPS_FUNCTIONS = {"prewarm", "budget_guard", "rollback", "cost_report"}
+OPS_FUNCTIONS = {"prewarm", "budget_guard", "rollback", "cost_report", "kpi_report", "health_check"}
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
 SECRETS = {
     # Cloud Monitoring's channel uses basic auth (user below, password = the token);
     # the function refuses a token in the URL (request logs keep URLs).
     "rollback": {"ROLLBACK_WEBHOOK_PASSWORD": "rollback-webhook-token", "SLACK_WEBHOOK_URL": "slack-webhook-url"},
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
+    "health_check": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
@@ -40,7 +41,8 @@ MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # inta
 # to a few seconds of decode work, so 60 s is ample, and matching the ack deadline
 # (rather than raising it to 120 s) keeps a stuck attempt from delaying the retry.
 # prewarm/rollback/budget_guard wait on Cloud Run operations (up to 300 s).
-TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s"}
+# health_check may wait for the GPU service to start to read its /health.
+TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s", "health_check": "300s"}
 
 
 @dataclass

@@ -13,6 +13,7 @@ import enum
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Callable
 
 import numpy as np
@@ -50,6 +51,7 @@ class Worker:
         self.publisher = publisher
         self.segment = segment
         self.settings = settings
+        self.ready_at: datetime | None = None  # when this instance began serving (the runtime sets it)
 
     def _report(self, event: JobEvent) -> None:
         self.publisher.publish(self.settings.job_events_topic, encode_message(event), job_id=event.job_id, kind=event.kind)
@@ -65,7 +67,8 @@ class Worker:
         if attempt is None:
             return Outcome.BUSY
         try:
-            self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt))
+            cold = self.ready_at is not None and request.queued_at < self.ready_at
+            self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt, cold_start=cold))
             return self._run(request, name, attempt)
         finally:
             self.leases.release(request.job_id, holder)
