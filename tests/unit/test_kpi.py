@@ -105,3 +105,13 @@ def test_query_errors_are_clear(targets):
 
 def test_labels_survive_yaml(targets):
     assert targets.get("cost_per_1000_images").label == "cost per 1,000 images"
+
+
+def test_the_started_event_marks_a_cold_start_and_a_repeat_changes_nothing():
+    from events.schemas import JobEvent
+    from functions.job_events import apply
+
+    job = Job(job_id="j", state=State.QUEUED, timestamps={"queued": week.NOW})
+    assert apply(job, JobEvent(job_id="j", kind="started", cold_start=True)) and job.cold_start
+    assert not apply(job, JobEvent(job_id="j", kind="started", cold_start=True))
+    assert apply(job, JobEvent(job_id="j", kind="succeeded")) and job.cold_start
