@@ -5,7 +5,7 @@
 locals {
   service_accounts = {
     "fn-pipeline"       = "Functions: upload URL, intake, job events, dead letters, status"
-    "fn-ops"            = "Functions: pre-warm, budget guard, rollback, cost report"
+    "fn-ops"            = "Functions: pre-warm, budget guard, rollback, cost, KPI report, health check"
     "fn-builder"        = "Builds the functions' containers (Cloud Functions build)"
     "gpu-service"       = "GPU Cloud Run service"
     "pubsub-pusher"     = "Identity in the OIDC token of every push subscription"
@@ -36,6 +36,10 @@ locals {
     "ops-datastore"      = { sa = "fn-ops", role = "roles/datastore.user" }
     "gpu-datastore"      = { sa = "gpu-service", role = "roles/datastore.user" }
     "gpu-metrics"        = { sa = "gpu-service", role = "roles/monitoring.metricWriter" }
+    # kpi_report and health_check read the GPU service's request counts
+    # (monitoring.timeSeries.list; read-only role:
+    # https://cloud.google.com/iam/docs/roles-permissions/monitoring).
+    "ops-metrics" = { sa = "fn-ops", role = "roles/monitoring.viewer" }
     # The deployer creates the GPU service and the functions (which are Cloud Run
     # services) and sets their invoker policies: run.admin is the narrowest role
     # with setIamPolicy. The canary's gates read Cloud Monitoring.
