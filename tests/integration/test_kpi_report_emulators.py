@@ -125,3 +125,26 @@ def test_gpu_health_reports_state_memory_queue_and_revision(stack):
     assert health["memory"]["rss_bytes"] > 10 * 2**20 and health["memory"]["gpu_bytes"] == 0  # u2netp on the CPU
     assert health["queue"]["depth"] == 0 and health["revision"].startswith("pet-cutout-gpu-")
     print("\n" + json.dumps(health, indent=2))
+
+
+def test_the_cli_prints_the_table_and_writes_the_weekly_report(stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **stack.env, "PYTHONPATH": os.getcwd()}
+    args = ["--end", week.DAYS[-1].isoformat(), "--days", "7"]
+    table = subprocess.run([sys.executable, "-m", "reports", "kpi", *args], env=env, capture_output=True, text=True,
+                           timeout=120, check=True).stdout
+    assert table.startswith("KPIs 2026-11-11 to 2026-11-17 (America/New_York)")
+    assert "cost per 1,000 images" in table and "$66.29" in table
+    written = subprocess.run([sys.executable, "-m", "reports", "weekly", *args, "--out", str(tmp_path),
+                              "--gpu-url", stack.url("gpu")], env=env, capture_output=True, text=True, timeout=180,
+                             check=True).stdout.split()
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["weekly-2026-11-17.md", "weekly-2026-11-17.json",
+                                                       "weekly-2026-11-17.png"]
+    text = (tmp_path / "weekly-2026-11-17.md").read_text()
+    assert "| 2026-11-17 | 22 | 2.00 s | 40.00 s | $2.50 | $113.64 |" in text and '"status": "ok"' in text
+    bad = subprocess.run([sys.executable, "-m", "reports", "kpi", "--days", "0"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--days must be between 1 and 92" in bad.stderr
