@@ -12,7 +12,8 @@ from adapters.logs import log
 from adapters.notify import Notifier, ServiceCaller
 from adapters.ops import OpsStore
 from adapters.reports import ReportSource, RequestCounts
-from domain.kpi import all_healthy, show
+from domain.kpi import all_healthy
+from domain.kpi_targets import show
 from functions import kpi_report
 from settings import Settings
 

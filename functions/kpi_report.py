@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from adapters.reports import ReportSource, RequestCounts
-from domain.kpi import KpiReport, Targets, compute, parse_targets, show
+from domain.kpi import KpiReport, compute
+from domain.kpi_targets import Targets, parse_targets, show
 
 TARGETS_FILE = Path(__file__).resolve().parent.parent / "reports" / "kpis.yaml"
 MAX_DAYS = 92

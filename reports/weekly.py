@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from domain.kpi import KpiReport, Targets, show
+from domain.kpi import KpiReport
+from domain.kpi_targets import Targets, show
 from functions import kpi_report
 
 # What to look at when a KPI missed its target on some day of the week.

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from domain.jobs import Job, State
-from domain.kpi import SpendSample, all_healthy, compute, daily_costs, parse_targets, percentile
+from domain.kpi import SpendSample, all_healthy, compute, daily_costs, percentile
+from domain.kpi_targets import parse_targets
 from functions import kpi_report
 from tests import kpi_week as week
 
