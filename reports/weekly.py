@@ -95,7 +95,11 @@ def chart(report: KpiReport, targets: Targets, path: Path) -> Path:
     latency.set_title(f"Latency and cost per day, {report.first_day} to {report.last_day}")
     latency.legend()
     cost.bar(days, [0 if row["cost"] is None else row["cost"] for row in rows], color="tab:green")
-    cost.set_ylabel(f"cost per day ($), budget ${targets.daily_budget:g}")
+    for day, row in zip(days, rows):
+        if row["cost"] is None:
+            cost.annotate("no data", (day, 0), ha="center", va="bottom", fontsize=8)
+    # USD, not "$": matplotlib reads a pair of dollar signs as mathtext.
+    cost.set_ylabel(f"cost per day (USD; budget {targets.daily_budget:g})")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
