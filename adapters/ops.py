@@ -94,6 +94,7 @@ class FirestoreOps(OpsStore):
         self._log = client.collection(prefix + "log")
         self._state = client.collection(prefix + "state")
         self._spend = client.collection(prefix + "spend")
+        self._spend_log = client.collection(prefix + "spend_log")
         self._warmups = client.collection(prefix + "warmups")
 
     @staticmethod
@@ -169,9 +170,21 @@ class FirestoreOps(OpsStore):
 
         return self._transact(self._state.document(self._id(f"budget-{budget_id}")), change)
 
-    def record_spend(self, budget_id: str, interval: datetime, **fields) -> None:
+    def record_spend(self, budget_id: str, interval: datetime, *, at: datetime | None = None, **fields) -> None:
         doc = self._spend.document(self._id(f"{budget_id}-{interval.isoformat()}"))
-        doc.set({"budget_id": budget_id, "interval_start": interval, "updated_at": utcnow(), **fields})
+        now = at or utcnow()
+        doc.set({"budget_id": budget_id, "interval_start": interval, "updated_at": now, **fields})
+        # Billing sends the interval's running cost several times a day
+        # (https://cloud.google.com/billing/docs/how-to/budgets-programmatic-notifications):
+        # each distinct figure, kept, gives the day-by-day spend (domain/kpi.py daily_costs).
+        # One document per figure, so a redelivery writes nothing new.
+        from google.api_core import exceptions
+
+        try:
+            self._spend_log.document(self._id(f"{budget_id}-{interval.isoformat()}-{fields.get('cost')}")).create(
+                {"budget_id": budget_id, "interval_start": interval, "cost": fields.get("cost"), "at": now})
+        except exceptions.AlreadyExists:
+            pass
 
     def latest_spend(self) -> dict | None:
         from google.cloud import firestore

@@ -64,6 +64,9 @@ class Job:
     reason: str = ""
     detail: str = ""
     attempts: int = 0
+    # The worker started it on an instance that became ready after the job was queued:
+    # the job waited for a cold start (the KPI report splits cold and warm latencies on it).
+    cold_start: bool = False
     # Firestore's TTL policy deletes the job after this (infra/firestore.tf).
     expire_at: datetime | None = None
     # Stage name -> when the job entered it (UTC).

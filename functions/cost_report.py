@@ -4,8 +4,10 @@ cost per 1,000 images, against the plan's ceiling."""
 from __future__ import annotations
 
 from adapters.ops import OpsStore
+from functions.kpi_report import load_targets
 
-PLAN_CEILING_PER_1000 = 65.0
+# The plan's ceiling, from the KPI targets (reports/kpis.yaml).
+PLAN_CEILING_PER_1000 = load_targets().get("cost_per_1000_images").limit
 
 
 def handle(*, store: OpsStore) -> dict:

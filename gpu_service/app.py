@@ -44,6 +44,12 @@ def create_app(runtime: Runtime, load_on_start: bool = True) -> FastAPI:
     def healthz():
         return {"ok": True}
 
+    @app.get("/health")
+    def health():
+        # Always 200 while the process answers: a report for people and the morning check,
+        # not a probe (the probes keep /healthz and /ready).
+        return runtime.health()
+
     @app.get("/ready")
     def ready(response: Response):
         if not runtime.ready:

@@ -18,6 +18,7 @@ import enum
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Callable
 
 import numpy as np
@@ -67,6 +68,7 @@ class Worker:
         self.publisher = publisher
         self.segment = segment
         self.settings = settings
+        self.ready_at: datetime | None = None  # when this instance began serving (the runtime sets it)
 
     def _report(self, event: JobEvent) -> None:
         self.publisher.publish(self.settings.job_events_topic, encode_message(event), job_id=event.job_id, kind=event.kind)
@@ -86,7 +88,8 @@ class Worker:
         try:
             with LeaseKeeper(self.leases, request.job_id, holder, seconds=s.lease_seconds,
                              every=s.lease_renew_interval) as keeper:
-                self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt))
+                cold = self.ready_at is not None and request.queued_at < self.ready_at
+                self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt, cold_start=cold))
                 return self._run(request, name, attempt, keeper, deadline)
         except _Abandon as why:
             log(logger, logging.WARNING, "job abandoned: nothing written, Pub/Sub will redeliver",

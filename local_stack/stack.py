@@ -193,7 +193,8 @@ class Stack:
         if self.cloud_run and "prewarm" in self.function_names:
             from scheduler.local import LocalScheduler
 
-            self.scheduler = LocalScheduler(self.url("prewarm") + "/")
+            self.scheduler = LocalScheduler(self.url("prewarm") + "/", urls={
+                name: self.url(name) + "/" for name in self.function_names if name != "prewarm"})
             self.scheduler.start()
 
     def _add(self, child: Child) -> None:
