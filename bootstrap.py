@@ -99,6 +99,30 @@ class Ops:
                             known_good_collection=self.settings.known_good_collection)
 
     @cached_property
+    def report_source(self):
+        from google.cloud import firestore
+
+        from adapters.reports import FirestoreReportSource
+
+        project = self.settings.google_cloud_project
+        return FirestoreReportSource(firestore.Client(project=project),
+                                     ops_client=firestore.Client(project=project, database=self.settings.ops_database),
+                                     jobs_collection=self.settings.jobs_collection)
+
+    @cached_property
+    def request_counts(self):
+        """Cloud Monitoring in production; the local Cloud Run router's counts locally."""
+        if self.settings.cloud_run_endpoint:
+            from adapters.reports import LocalRouterRequests
+
+            return LocalRouterRequests(self.settings.cloud_run_endpoint)
+        from google.cloud import monitoring_v3
+
+        from adapters.reports import CloudMonitoringRequests
+
+        return CloudMonitoringRequests(monitoring_v3.MetricServiceClient(), self.settings.google_cloud_project)
+
+    @cached_property
     def notifier(self) -> Notifier:
         from adapters.notify import SlackWebhook
 

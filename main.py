@@ -18,7 +18,8 @@ from domain.uploads import Rejected
 from events.ops import BudgetNotification
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest, WarmRequest
 from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
-from functions import dead_letter as dead_letter_fn, http
+from functions import dead_letter as dead_letter_fn, health_check as health_check_fn, http
+from functions import kpi_report as kpi_report_fn
 from functions import intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
 from functions import prewarm as prewarm_fn, rollback as rollback_fn, upload_url as upload_url_fn
 from functions import warm as warm_fn
@@ -148,7 +149,8 @@ def job_events(cloud_event):
 def dead_letter(cloud_event):
     if (envelope := _envelope(cloud_event)) is None:
         return
-    dead_letter_fn.handle(envelope.message, jobs=adapters().jobs)
+    a = adapters()
+    dead_letter_fn.handle(envelope.message, jobs=a.jobs, leases=a.leases)
 
 
 @functions_framework.http
@@ -196,3 +198,22 @@ def rollback(request):
 @functions_framework.http
 def cost_report(request):
     return http.ok(cost_report_fn.handle(store=ops().store))
+
+
+@functions_framework.http
+def kpi_report(request):
+    o = ops()
+    try:
+        body, fmt = kpi_report_fn.handle(request.args, source=o.report_source, request_counts=o.request_counts,
+                                         service=o.settings.gpu_service, now=datetime.now(timezone.utc))
+    except kpi_report_fn.BadRequest as exc:
+        return http.error(400, "bad_request", str(exc))
+    return (body, 200, {"Content-Type": "text/plain; charset=utf-8"}) if fmt == "table" else http.ok(body)
+
+
+@functions_framework.http
+def health_check(request):
+    o = ops()
+    return http.ok(health_check_fn.handle(store=o.store, source=o.report_source, request_counts=o.request_counts,
+                                          caller=o.caller, notifier=o.notifier, settings=o.settings,
+                                          now=datetime.now(timezone.utc)))

@@ -5,6 +5,7 @@ Defaults run the local stack; production sets the real names in the deploy.
 
 from functools import lru_cache
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -54,7 +55,17 @@ class Settings(BaseSettings):
     # GPU service
     engine: str = "u2netp"
     model_dir: str = ".models"
-    lease_seconds: int = 120
+    # A job's lease (Firestore) keeps a redelivery of a job in progress from starting a
+    # second forward pass. The worker renews it every lease_renew_seconds (0: a third of
+    # the lease) while it works, so a slow job keeps it; a dead worker's lease runs out
+    # after lease_seconds and the redelivery takes the job over.
+    lease_seconds: float = 120
+    lease_renew_seconds: float = 0
+    # Work on one push stops after this many seconds: no result is written, the lease is
+    # released and Pub/Sub redelivers. Below the service's Cloud Run request timeout and
+    # the segment subscription's ack deadline (both 300 s: deploy/service.yaml, topology.yaml),
+    # with room left to answer.
+    job_deadline_seconds: float = 280
     output_max_side: int = 4096
     # InSPyReNet (ENGINE=inspyrenet): mode base (1024^2) or fast (384^2); a baked-in
     # checkpoint path, or empty for the package's own download into model_dir.
@@ -93,6 +104,17 @@ class Settings(BaseSettings):
     ops_database: str = "ops"
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _lease_is_renewed_before_it_ends(self) -> "Settings":
+        if self.lease_seconds <= 0 or not 0 < self.lease_renew_interval < self.lease_seconds:
+            raise ValueError(f"LEASE_RENEW_SECONDS ({self.lease_renew_seconds}) must be below LEASE_SECONDS "
+                             f"({self.lease_seconds}), both positive, or a renewal comes after the lease ran out")
+        return self
+
+    @property
+    def lease_renew_interval(self) -> float:
+        return self.lease_renew_seconds or self.lease_seconds / 3
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Work leases: who is processing a job, and until when.
 
-A worker that dies leaves its lease to expire; the redelivered message then
-finds it free. A live lease held by another worker means "try again later".
+A live worker renews its lease while it works; a worker that dies leaves it to
+expire, and the redelivered message then finds it free. A live lease held by
+another worker means "try again later".
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ class LeaseStore(abc.ABC):
         """Take the lease if free or expired; returns the attempt number, or None."""
 
     @abc.abstractmethod
+    def renew(self, key: str, holder: str, seconds: float) -> bool:
+        """Extend the lease `holder` holds to `seconds` from now; False when another holder has it."""
+
+    @abc.abstractmethod
     def release(self, key: str, holder: str) -> None: ...
+
+    @abc.abstractmethod
+    def held(self, key: str) -> bool:
+        """Whether a live lease is on `key`: a worker is at it now."""
 
 
 class FirestoreLeases(LeaseStore):
@@ -45,6 +54,21 @@ class FirestoreLeases(LeaseStore):
 
         return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
 
+    def renew(self, key: str, holder: str, seconds: float) -> bool:
+        from google.cloud import firestore
+
+        ref = self._collection.document(key)
+
+        @firestore.transactional
+        def run(transaction):
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or snap.get("holder") != holder:
+                return False  # taken over (ours ran out while we could not renew) or released
+            transaction.update(ref, {"until": datetime.now(timezone.utc) + timedelta(seconds=seconds)})
+            return True
+
+        return run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
+
     def release(self, key: str, holder: str) -> None:
         from google.cloud import firestore
 
@@ -57,3 +81,8 @@ class FirestoreLeases(LeaseStore):
                 transaction.update(ref, {"holder": "", "until": datetime.now(timezone.utc)})
 
         run(self._client.transaction(max_attempts=MAX_ATTEMPTS))
+
+    def held(self, key: str) -> bool:
+        snap = self._collection.document(key).get()
+        doc = snap.to_dict() if snap.exists else {}
+        return bool(doc.get("holder")) and doc.get("until") is not None and doc["until"] > datetime.now(timezone.utc)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 from datetime import datetime, timedelta, timezone
 
+from domain import emergency
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -27,6 +29,10 @@ class OpsStore(abc.ABC):
     @abc.abstractmethod
     def record(self, kind: str, **fields) -> None:
         """Append to the operations log (every action, and every refusal worth reading)."""
+
+    @abc.abstractmethod
+    def record_once(self, key: str, kind: str, **fields) -> bool:
+        """Log entry `key` once: False when it is already there (a retry of an action that got that far)."""
 
     @abc.abstractmethod
     def known_good(self, service: str) -> str | None: ...
@@ -96,6 +102,7 @@ class FirestoreOps(OpsStore):
         self._log = client.collection(prefix + "log")
         self._state = client.collection(prefix + "state")
         self._spend = client.collection(prefix + "spend")
+        self._spend_log = client.collection(prefix + "spend_log")
         self._warmups = client.collection(prefix + "warmups")
 
     @staticmethod
@@ -116,6 +123,15 @@ class FirestoreOps(OpsStore):
 
     def record(self, kind: str, **fields) -> None:
         self._log.add({"kind": kind, "at": utcnow(), **fields})
+
+    def record_once(self, key: str, kind: str, **fields) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            self._log.document(self._id(key)).create({"kind": kind, "at": utcnow(), "key": key, **fields})
+        except exceptions.AlreadyExists:
+            return False
+        return True
 
     def known_good(self, service: str) -> str | None:
         snap = self._known_good.document(service).get()
@@ -162,9 +178,21 @@ class FirestoreOps(OpsStore):
 
         return self._transact(self._state.document(self._id(f"budget-{budget_id}")), change)
 
-    def record_spend(self, budget_id: str, interval: datetime, **fields) -> None:
+    def record_spend(self, budget_id: str, interval: datetime, *, at: datetime | None = None, **fields) -> None:
         doc = self._spend.document(self._id(f"{budget_id}-{interval.isoformat()}"))
-        doc.set({"budget_id": budget_id, "interval_start": interval, "updated_at": utcnow(), **fields})
+        now = at or utcnow()
+        doc.set({"budget_id": budget_id, "interval_start": interval, "updated_at": now, **fields})
+        # Billing sends the interval's running cost several times a day
+        # (https://cloud.google.com/billing/docs/how-to/budgets-programmatic-notifications):
+        # each distinct figure, kept, gives the day-by-day spend (domain/kpi.py daily_costs).
+        # One document per figure, so a redelivery writes nothing new.
+        from google.api_core import exceptions
+
+        try:
+            self._spend_log.document(self._id(f"{budget_id}-{interval.isoformat()}-{fields.get('cost')}")).create(
+                {"budget_id": budget_id, "interval_start": interval, "cost": fields.get("cost"), "at": now})
+        except exceptions.AlreadyExists:
+            pass
 
     def latest_spend(self) -> dict | None:
         from google.cloud import firestore
@@ -178,18 +206,17 @@ class FirestoreOps(OpsStore):
 
     def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
         def change(doc):
-            if doc.get("active") or (doc.get("interval") and doc["interval"] > interval):
+            if not emergency.may_enter(doc, interval):
                 return None, False
-            return {"active": True, "budget_id": budget_id, "interval": interval, "entered_at": utcnow(),
-                    **saved}, True
+            return emergency.entered(budget_id, interval, utcnow(), **saved), True
 
         return self._transact(self._state.document("emergency"), change)
 
     def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
         def change(doc):
-            if not doc.get("active") or doc.get("budget_id") != budget_id or interval <= doc["interval"]:
+            if not emergency.may_leave(doc, budget_id, interval):
                 return None, None
-            return {**doc, "active": False, "interval": interval, "left_at": utcnow()}, doc
+            return emergency.left(doc, interval, utcnow()), doc
 
         return self._transact(self._state.document("emergency"), change)
 

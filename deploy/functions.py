@@ -36,6 +36,7 @@ SECRETS = {
     "upload_url": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "job_status": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "warm": {"SESSION_SIGNING_KEY": "session-signing-key"},
+    "health_check": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
@@ -47,7 +48,8 @@ MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi", "intake
 # to a few seconds of decode work, so 60 s is ample, and matching the ack deadline
 # (rather than raising it to 120 s) keeps a stuck attempt from delaying the retry.
 # prewarm/rollback/budget_guard wait on Cloud Run operations (up to 300 s).
-TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s"}
+# health_check may wait for the GPU service to start to read its /health.
+TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s", "health_check": "300s"}
 
 
 @dataclass

@@ -2,6 +2,11 @@
 
 States only move forward. A stale or repeated event is a no-op, never an error,
 because Pub/Sub delivers at least once and out of order.
+
+One exception, on purpose: a job failed with reason `dead_letter` may still end
+`done`. A dead letter says the pipeline gave up waiting (every delivery was
+refused or timed out), not that the photo is bad; when a slow attempt finishes
+after all and its cut-out exists, the cut-out wins (docs/failures.md).
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ _RANK = {
     State.REJECTED: 3,
 }
 TERMINAL = frozenset({State.DONE, State.FAILED, State.REJECTED})
+# Failures that a cut-out arriving later overrides (see the module's docstring).
+SUPERSEDED_BY_SUCCESS = frozenset({"dead_letter"})
 
 
-def can_move(current: State, target: State) -> bool:
-    """True when `target` is later than `current`; a terminal state is final."""
+def can_move(current: State, target: State, reason: str = "") -> bool:
+    """True when `target` is later than `current`; a terminal state is final, except that
+    a job `failed` for one of SUPERSEDED_BY_SUCCESS (its `reason`) may still end `done`."""
+    if current is State.FAILED and target is State.DONE:
+        return reason in SUPERSEDED_BY_SUCCESS
     if current in TERMINAL:
         return False
     return _RANK[target] > _RANK[current]
@@ -54,6 +64,9 @@ class Job:
     reason: str = ""
     detail: str = ""
     attempts: int = 0
+    # The worker started it on an instance that became ready after the job was queued:
+    # the job waited for a cold start (the KPI report splits cold and warm latencies on it).
+    cold_start: bool = False
     # Firestore's TTL policy deletes the job after this (infra/firestore.tf).
     expire_at: datetime | None = None
     # Stage name -> when the job entered it (UTC).
@@ -63,8 +76,11 @@ class Job:
 
     def move(self, target: State, at: datetime, **changes) -> bool:
         """Apply a transition if allowed; returns whether anything changed."""
-        if not can_move(self.state, target):
+        if not can_move(self.state, target, self.reason):
             return False
+        if self.state is State.FAILED:  # a late success: the failure was only "gave up waiting"
+            self.timestamps.pop(State.FAILED.value, None)
+            changes = {"reason": "", "detail": "finished after its message was dead-lettered", **changes}
         self.state = target
         self.timestamps.setdefault(target.value, at)
         for name, value in changes.items():

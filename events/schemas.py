@@ -129,6 +129,7 @@ class JobEvent(_Lenient):
     kind: Literal["started", "succeeded", "failed"]
     at: datetime = Field(default_factory=utcnow)
     attempt: int = 1
+    cold_start: bool = False  # "started": the instance became ready after the job was queued
     result_object: str = ""
     reason: str = ""
     detail: str = ""

@@ -8,8 +8,10 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from adapters.ops import OpsStore
 from domain import warmups as warmup_figures
+from functions.kpi_report import load_targets
 
-PLAN_CEILING_PER_1000 = 65.0
+# The plan's ceiling, from the KPI targets (reports/kpis.yaml).
+PLAN_CEILING_PER_1000 = load_targets().get("cost_per_1000_images").limit
 
 
 def handle(*, store: OpsStore, day: date | None = None, schedule=None) -> dict:

@@ -15,6 +15,8 @@ def apply(job: Job, event: JobEvent) -> bool:
     """The pure part: mutate `job` for `event`; returns whether it changed."""
     if event.kind == "started":
         changed = job.move(State.PROCESSING, event.at)
+        if event.cold_start and not job.cold_start and not job.is_terminal:
+            job.cold_start = changed = True
         if not job.is_terminal and event.attempt > job.attempts:
             job.attempts = event.attempt
             changed = True

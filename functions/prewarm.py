@@ -15,7 +15,7 @@ from adapters.cloud_run import CloudRun, Scaling
 from adapters.logs import log
 from adapters.notify import ServiceCaller
 from adapters.ops import OpsStore
-from functions.budget_guard import EMERGENCY_SCALING
+from functions.budget_guard import emergency_scaling
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ def handle(now: datetime, *, store: OpsStore, cloud_run: CloudRun, caller: Servi
                       warmups_last_hour=store.warmups_since(now - timedelta(hours=1)), emergency=emergency)
     target = Scaling(decision.min_instances, decision.max_instances)
     if emergency:
-        target = Scaling(EMERGENCY_SCALING.min_instances, min(target.max_instances, EMERGENCY_SCALING.max_instances))
+        cap = emergency_scaling()
+        target = Scaling(cap.min_instances, min(target.max_instances, cap.max_instances))
     changed = cloud_run.scaling(settings.gpu_service) != target
     if changed:
         cloud_run.set_scaling(settings.gpu_service, target)

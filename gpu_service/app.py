@@ -23,7 +23,6 @@ from gpu_service import metrics, smoke
 from gpu_service.batcher import Overloaded
 from gpu_service.engines import EngineError
 from gpu_service.runtime import Runtime
-from gpu_service.worker import Outcome
 from settings import get_settings
 
 logger = logging.getLogger("gpu_service")
@@ -44,6 +43,12 @@ def create_app(runtime: Runtime, load_on_start: bool = True) -> FastAPI:
     @app.get("/healthz")
     def healthz():
         return {"ok": True}
+
+    @app.get("/health")
+    def health():
+        # Always 200 while the process answers: a report for people and the morning check,
+        # not a probe (the probes keep /healthz and /ready).
+        return runtime.health()
 
     @app.get("/ready")
     def ready(response: Response):
@@ -106,7 +111,7 @@ def create_app(runtime: Runtime, load_on_start: bool = True) -> FastAPI:
         finally:
             runtime.release()
         metrics.REQUESTS.labels(outcome.value).inc()
-        if outcome is Outcome.BUSY:
+        if outcome.retry:  # busy elsewhere, or abandoned at its deadline: deliver again later
             return Response(status_code=503, headers=retry_after)
         return Response(status_code=204)
 

@@ -68,8 +68,14 @@ class Batcher:
         return item.future
 
     def __call__(self, payload: Any, timeout: float | None = None) -> Any:
-        """Submit and wait: what a request thread calls."""
-        return self.submit(payload).result(timeout)
+        """Submit and wait: what a request thread calls. Past `timeout` it raises TimeoutError,
+        and an item still queued is withdrawn (a forward pass already under way runs on)."""
+        future = self.submit(payload)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def close(self) -> None:
         self._queue.put(None)
@@ -91,7 +97,10 @@ class Batcher:
                     self._queue.put(None)
                     break
                 batch.append(item)
-            self._run(batch)
+            # Items whose caller gave up (cancelled) are dropped; the rest can no longer be cancelled.
+            batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
+            if batch:
+                self._run(batch)
 
     def _run(self, batch: list[_Item]) -> None:
         started = time.perf_counter()

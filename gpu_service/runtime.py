@@ -8,6 +8,7 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
@@ -22,6 +23,9 @@ from gpu_service.worker import Worker
 from settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Start-up in order; /health reports the stage reached and the share of them done.
+LOAD_STAGES = ("not_loaded", "loading_model", "warming", "ready")
 
 
 def limit_heap_growth() -> bool:
@@ -72,6 +76,7 @@ class Runtime:
         self._warmed = False
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self.stage, self.stage_since, self.load_error = LOAD_STAGES[0], time.time(), ""
         metrics.QUEUE_DEPTH.set_function(lambda: self.batcher.depth if self.batcher else 0)
         metrics.DEVICE_MEMORY_BYTES.set_function(lambda: self.engine.memory_bytes() if self.engine else 0)
 
@@ -89,8 +94,14 @@ class Runtime:
 
                 self._adapters = default_adapters
             a = self._adapters()
+            self._enter("loading_model")
             started = time.perf_counter()
-            engine = self._engine_factory()
+            try:
+                engine = self._engine_factory()
+            except Exception as exc:
+                self._enter("failed")
+                self.load_error = str(exc)[:300]
+                raise
             s = self.settings
             self.batcher = Batcher(engine.forward, max_batch=s.batch_max_size, max_wait=s.batch_max_wait_ms / 1000,
                                    max_queue=max(s.max_pending, s.batch_max_size) * 2,
@@ -101,14 +112,17 @@ class Runtime:
             metrics.MODEL_LOAD_SECONDS.set(self.load_seconds)
             self.worker = Worker(blobs=a.blobs, leases=a.leases, publisher=metrics.StageObservingPublisher(a.publisher),
                                  segment=self.segment, settings=s)
+            # A job queued before this moment waited for this instance to start (a cold start).
+            self.worker.ready_at = datetime.now(timezone.utc)
             log(logger, logging.INFO, "model loaded", seconds=round(self.load_seconds, 3), **engine.info())
 
-    def segment(self, image: Image.Image) -> np.ndarray:
-        """The worker's segmenter: prepare here (the request's thread), forward in the batch, finish here."""
+    def segment(self, image: Image.Image, timeout: float | None = None) -> np.ndarray:
+        """The worker's segmenter: prepare here (the request's thread), forward in the batch, finish here.
+        Raises TimeoutError when the forward pass has not come back within `timeout` seconds."""
         clock = time.perf_counter()
         prepared = self.engine.prepare(image)
         metrics.observe_stage("preprocess", time.perf_counter() - clock)
-        prediction = self.batcher(prepared)
+        prediction = self.batcher(prepared, timeout)
         clock = time.perf_counter()
         mask = self.engine.finish(prediction, image.size)
         metrics.observe_stage("postprocess", time.perf_counter() - clock)
@@ -131,8 +145,35 @@ class Runtime:
         self.load()
         with self._warm_lock:
             if not self._warmed:
+                self._enter("warming")
                 self.segment(Image.new("RGB", (64, 64), "gray"))
                 self._warmed = True
+                self._enter("ready")
+
+    def _enter(self, stage: str) -> None:
+        self.stage, self.stage_since = stage, time.time()
+
+    def health(self) -> dict:
+        """What /health reports: load state and progress, memory, queue, revision. Never raises."""
+        process = psutil.Process()
+        done = LOAD_STAGES.index(self.stage) if self.stage in LOAD_STAGES else 0
+        engine = self.engine
+        return {
+            "status": "ok" if self._warmed else ("failed" if self.stage == "failed" else "starting"),
+            "model": {"stage": self.stage, "progress": round(done / (len(LOAD_STAGES) - 1), 3),
+                      "seconds_in_stage": round(time.time() - self.stage_since, 3),
+                      "load_seconds": None if self.load_seconds is None else round(self.load_seconds, 3),
+                      "error": self.load_error or None, **(engine.info() if engine else {})},
+            "memory": {"rss_bytes": process.memory_info().rss,
+                       "gpu_bytes": engine.memory_bytes() if engine else 0},
+            "queue": {"depth": self.batcher.depth if self.batcher else 0, "in_flight": self._pending,
+                      "max_pending": self.settings.max_pending},
+            # Cloud Run sets K_SERVICE and K_REVISION in every container:
+            # https://cloud.google.com/run/docs/container-contract#env-vars
+            "revision": os.environ.get("K_REVISION", "local"),
+            "service": os.environ.get("K_SERVICE", ""),
+            "uptime_seconds": round(time.time() - process.create_time(), 3),
+        }
 
     # Admission: beyond max_pending, a push is shed at once (no download, no decode).
     def try_admit(self) -> bool:

@@ -3,8 +3,13 @@
 Order matters for at-least-once delivery:
 1. a result already written means an earlier attempt finished: report it again;
 2. a live lease held by another attempt means "retry later";
-3. otherwise work, write the result with an if-not-exists precondition (a
-   redelivery can never produce a second, different cut-out), then report.
+3. otherwise work, renewing the lease meanwhile (lease_keeper.py), so that a
+   redelivery of a job in progress is refused and never starts a second forward
+   pass; write the result with an if-not-exists precondition (a redelivery can
+   never produce a second, different cut-out), then report.
+Work stops at the job's deadline (settings.job_deadline_seconds, inside Cloud
+Run's request timeout) or when the lease was lost: nothing is written, the lease
+is released and the push is answered "retry later".
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import enum
 import logging
 import time
 import uuid
+from datetime import datetime
 from typing import Callable
 
 import numpy as np
@@ -24,11 +30,13 @@ from adapters.logs import log
 from adapters.messages import Publisher
 from events.schemas import JobEvent, SegmentRequest, encode as encode_message
 from gpu_service import imaging
+from gpu_service.lease_keeper import LeaseKeeper
 from settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Segmenter = Callable[[Image.Image], np.ndarray]
+# (image, timeout in seconds) -> mask; raises TimeoutError past the timeout.
+Segmenter = Callable[[Image.Image, float], np.ndarray]
 
 
 class Outcome(str, enum.Enum):
@@ -36,6 +44,16 @@ class Outcome(str, enum.Enum):
     DUPLICATE = "duplicate"  # 2xx: an earlier attempt already finished it
     FAILED = "failed"        # 2xx: permanent failure, reported; retrying cannot help
     BUSY = "busy"            # non-2xx: another attempt holds the lease; retry later
+    ABANDONED = "abandoned"  # non-2xx: past the deadline or the lease was lost; nothing written, retry later
+
+    @property
+    def retry(self) -> bool:
+        """Whether Pub/Sub should deliver the message again (the push is answered non-2xx)."""
+        return self in (Outcome.BUSY, Outcome.ABANDONED)
+
+
+class _Abandon(Exception):
+    """Stop this attempt: its deadline passed or its lease went to another worker."""
 
 
 def result_name(request: SegmentRequest) -> str:
@@ -50,6 +68,7 @@ class Worker:
         self.publisher = publisher
         self.segment = segment
         self.settings = settings
+        self.ready_at: datetime | None = None  # when this instance began serving (the runtime sets it)
 
     def _report(self, event: JobEvent) -> None:
         self.publisher.publish(self.settings.job_events_topic, encode_message(event), job_id=event.job_id, kind=event.kind)
@@ -60,17 +79,27 @@ class Worker:
         if self.blobs.exists(self.settings.results_bucket, name):
             self._report(JobEvent(job_id=request.job_id, kind="succeeded", result_object=name))
             return Outcome.DUPLICATE
+        s = self.settings
+        deadline = time.monotonic() + s.job_deadline_seconds
         holder = uuid.uuid4().hex
-        attempt = self.leases.acquire(request.job_id, holder, self.settings.lease_seconds)
+        attempt = self.leases.acquire(request.job_id, holder, s.lease_seconds)
         if attempt is None:
             return Outcome.BUSY
         try:
-            self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt))
-            return self._run(request, name, attempt)
+            with LeaseKeeper(self.leases, request.job_id, holder, seconds=s.lease_seconds,
+                             every=s.lease_renew_interval) as keeper:
+                cold = self.ready_at is not None and request.queued_at < self.ready_at
+                self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt, cold_start=cold))
+                return self._run(request, name, attempt, keeper, deadline)
+        except _Abandon as why:
+            log(logger, logging.WARNING, "job abandoned: nothing written, Pub/Sub will redeliver",
+                job_id=request.job_id, attempt=attempt, why=str(why), deadline_seconds=s.job_deadline_seconds)
+            return Outcome.ABANDONED
         finally:
-            self.leases.release(request.job_id, holder)
+            self.leases.release(request.job_id, holder)  # a no-op when the lease went to another worker
 
-    def _run(self, request: SegmentRequest, name: str, attempt: int) -> Outcome:
+    def _run(self, request: SegmentRequest, name: str, attempt: int, keeper: LeaseKeeper,
+             deadline: float) -> Outcome:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -79,13 +108,20 @@ class Worker:
             now = time.perf_counter()
             timings[stage] = round(now - clock, 4)
             clock = now
+            if keeper.lost:
+                raise _Abandon(f"lease lost during {stage}")
+            if time.monotonic() >= deadline:
+                raise _Abandon(f"deadline passed during {stage}")
 
         try:
             data = self.blobs.read(request.bucket, request.object, request.generation)
             lap("download")
             image = imaging.decode(data, self.settings.max_pixels)
             lap("decode")
-            mask = self.segment(image)
+            try:
+                mask = self.segment(image, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise _Abandon("deadline passed during inference") from None
             lap("inference")
             output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format,
                                     self.settings.output_max_side)

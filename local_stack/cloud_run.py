@@ -11,6 +11,8 @@
   split (smooth weighted round robin, so 10 % is exactly 1 in 10); a tag's URL is
   `http://127.0.0.1:G/_tag/TAG`. Every request's outcome and latency is kept per
   revision and served at `GET A/_local/stats` (what Cloud Monitoring reports).
+- Fault drills: `POST A/_local/faults?failing_updates=N` makes the next N updates
+  apply their change but end their operation with an error.
 
 Revision processes stay in this process's group: stopping the group stops them.
 The image name is recorded only: every revision runs this working tree's code.
@@ -112,6 +114,9 @@ class LocalCloudRun:
             template=run_v2.RevisionTemplate(containers=[run_v2.Container(image="local/gpu-service")]),
             traffic=[run_v2.TrafficTarget(type_=LATEST_TYPE, percent=100)],
             scaling=run_v2.ServiceScaling(min_instance_count=0, max_instance_count=3))
+        # Fault drill (POST /_local/faults): this many next updates are applied, but their operation
+        # reports an error, as a caller sees a change whose answer timed out.
+        self.failing_updates = 0
 
     # --- Admin API ---------------------------------------------------------
     def get(self) -> run_v2.Service:
@@ -202,7 +207,12 @@ class LocalCloudRun:
             self.split = Split([(s.revision, s.percent) for s in service.traffic_statuses])
             response = {"@type": "type.googleapis.com/google.cloud.run.v2.Service",
                         **_json(run_v2.Service.to_dict(service))}
-            operation.update(done=True, response=response)
+            if self.failing_updates:
+                self.failing_updates -= 1
+                operation.update(done=True, error={"code": 4, "message": "injected fault: the change was "
+                                                   "applied, but its operation reports DEADLINE_EXCEEDED"})
+            else:
+                operation.update(done=True, response=response)
 
     def _resolve(self, target, service: run_v2.Service | None = None) -> str:
         service = service or self.service
@@ -310,6 +320,16 @@ def admin_app(cloud_run: LocalCloudRun) -> FastAPI:
     def ready():
         ok = bool(cloud_run.processes) and not cloud_run.service.reconciling
         return JSONResponse({"ready": ok}, 200 if ok else 503)
+
+    @app.post("/_local/faults")
+    def faults(failing_updates: int = 1):
+        with cloud_run.lock:
+            cloud_run.failing_updates = failing_updates
+        return {"failing_updates": failing_updates}
+
+    @app.get("/_local/faults")
+    def faults_left():
+        return {"failing_updates": cloud_run.failing_updates}
 
     @app.get("/_local/stats")
     def stats(since: float | None = None, until: float | None = None, seconds: float | None = None):

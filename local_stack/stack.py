@@ -39,7 +39,7 @@ class Stack:
     runs_started: list[str] = []  # every run id of this process, for a final leftover check
 
     def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
-                 functions: list[str] | None = None, cloud_run: bool = False):
+                 functions: list[str] | None = None, cloud_run: bool = False, gpu_app: str = "gpu_service.app:app"):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = dict(env or {})
         if "SESSION_SIGNING_KEY" not in {**os.environ, **self.extra_env}:
@@ -57,6 +57,8 @@ class Stack:
         # Opt-in: the GPU service behind a local Cloud Run (Admin API + router on the "gpu" port),
         # one process per revision, instead of one plain GPU service process.
         self.cloud_run = cloud_run
+        # The GPU service's ASGI app (uvicorn's MODULE:ATTR); drills pass one with a rigged engine.
+        self.gpu_app = gpu_app
         if cloud_run:
             self.ports["cloud_run"] = free_port()
         self.ports.update(store=store_port, gcs_front=free_port())
@@ -176,7 +178,7 @@ class Stack:
                                     "--router-port", str(self.ports["gpu"]), "--logs", str(logs)],
                             env, logs / "cloud-run.log", ready_url=self.url("cloud_run") + "/_local/ready"))
         else:
-            self._add(Child("gpu", [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
+            self._add(Child("gpu", [sys.executable, "-m", "uvicorn", self.gpu_app, "--host", "127.0.0.1",
                                     "--port", str(self.ports["gpu"]), "--no-access-log"],
                             env, logs / "gpu.log", ready_url=self.url("gpu") + "/ready"))
         self.children["gpu"].start()
@@ -192,7 +194,8 @@ class Stack:
         if self.cloud_run and "prewarm" in self.function_names:
             from scheduler.local import LocalScheduler
 
-            self.scheduler = LocalScheduler(self.url("prewarm") + "/")
+            self.scheduler = LocalScheduler(self.url("prewarm") + "/", urls={
+                name: self.url(name) + "/" for name in self.function_names if name != "prewarm"})
             self.scheduler.start()
 
     def _add(self, child: Child) -> None:

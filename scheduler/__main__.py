@@ -34,8 +34,10 @@ def _schedule(args):
 def cmd_apply(args) -> int:
     from scheduler.apply import apply, new_client
 
+    targets = dict(pair.split("=", 1) for pair in args.target)
     changes = apply(new_client(args.endpoint), _schedule(args), project=args.project, region=args.region,
-                    target_url=args.target_url, service_account=args.service_account, dry_run=args.dry_run)
+                    target_url=args.target_url, service_account=args.service_account, dry_run=args.dry_run,
+                    target_urls=targets)
     for change in changes:
         print(("would " if args.dry_run else "") + str(change))
     print(f"{len(changes)} change(s)" + (" (dry run)" if args.dry_run else ""))
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", required=True)
     p.add_argument("--region", required=True)
     p.add_argument("--target-url", required=True, help="the pre-warm function's URL (also the OIDC audience)")
+    p.add_argument("--target", action="append", default=[], metavar="NAME=URL",
+                   help="another target function's URL, e.g. health_check=https://...")
     p.add_argument("--service-account", required=True, help="the identity Cloud Scheduler signs its OIDC token as")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--endpoint", default="", help="a local Cloud Scheduler stand-in (http://host:port)")

@@ -40,11 +40,16 @@ def parent(project: str, region: str) -> str:
 
 
 def desired_jobs(schedule: Schedule, *, project: str, region: str, target_url: str,
-                 service_account: str) -> dict[str, scheduler_v1.Job]:
-    """The jobs the schedule names, by job id: POST {"job": NAME} with an OIDC token."""
+                 service_account: str, target_urls: dict[str, str] | None = None) -> dict[str, scheduler_v1.Job]:
+    """The jobs the schedule names, by job id: POST {"job": NAME} with an OIDC token to the
+    job's target function (`target_url` is the pre-warm function's, `target_urls` the others')."""
+    urls = {"prewarm": target_url, **(target_urls or {})}
+    if missing := sorted({job.target for job in schedule.jobs} - set(urls)):
+        raise ValueError(f"no URL for the schedule's target function(s) {missing}: give --target NAME=URL")
     out = {}
     for job in schedule.jobs:
         job_id = f"{schedule.job_prefix}{job.name}"
+        target_url = urls[job.target]
         out[job_id] = scheduler_v1.Job(
             name=f"{parent(project, region)}/jobs/{job_id}",
             description=job.description,
@@ -95,11 +100,12 @@ def plan(existing: list[scheduler_v1.Job], desired: dict[str, scheduler_v1.Job],
 
 
 def apply(cloud_scheduler: scheduler_v1.CloudSchedulerClient, schedule: Schedule, *, project: str, region: str,
-          target_url: str, service_account: str, dry_run: bool = False) -> list[Change]:
+          target_url: str, service_account: str, dry_run: bool = False,
+          target_urls: dict[str, str] | None = None) -> list[Change]:
     """Bring the location's prefixed jobs in line with the schedule; returns what changed."""
     where = parent(project, region)
     desired = desired_jobs(schedule, project=project, region=region, target_url=target_url,
-                           service_account=service_account)
+                           service_account=service_account, target_urls=target_urls)
     existing = list(cloud_scheduler.list_jobs(parent=where))
     changes = plan(existing, desired, schedule.job_prefix)
     for change in changes:

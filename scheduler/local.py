@@ -30,12 +30,15 @@ def _utc_now() -> datetime:
 
 class LocalScheduler:
     def __init__(self, target_url: str, schedules=None, clock: Callable[[], datetime] = _utc_now, *,
-                 poll_seconds: float = 1.0, timeout_seconds: float = 30.0):
+                 poll_seconds: float = 1.0, timeout_seconds: float = 30.0, urls: dict[str, str] | None = None):
         schedule = default_schedule() if schedules is None or isinstance(schedules, (list, tuple)) else schedules
         self.jobs: dict[str, Job] = {j.name: j for j in (schedules if isinstance(schedules, (list, tuple))
                                                          else schedule.jobs)}
         self.tz = schedule.tz
         self.target_url = target_url
+        # With `urls` (target function -> URL), a job whose target has none is not fired;
+        # without, every job goes to `target_url`.
+        self.urls = None if urls is None else {"prewarm": target_url, **urls}
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
@@ -48,9 +51,16 @@ class LocalScheduler:
         """The job's next fire time after `when`, evaluated in the schedule's time zone."""
         return croniter(job.cron, when.astimezone(self.tz)).get_next(datetime)
 
+    def url_for(self, name: str) -> str | None:
+        return self.target_url if self.urls is None else self.urls.get(self.jobs[name].target)
+
     def _post(self, name: str, scheduled: datetime) -> int:
+        url = self.url_for(name)
+        if url is None:
+            log(logger, logging.INFO, "local scheduler: job's target function is not running", job=name)
+            return 0
         request = urllib.request.Request(
-            self.target_url, method="POST", data=json.dumps({"job": name}, sort_keys=True).encode(),
+            url, method="POST", data=json.dumps({"job": name}, sort_keys=True).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "Google-Cloud-Scheduler",
                      "X-CloudScheduler": "true", "X-CloudScheduler-JobName": name,
                      "X-CloudScheduler-ScheduleTime": scheduled.astimezone(timezone.utc).isoformat()})

@@ -65,6 +65,7 @@ class Job:
     name: str
     cron: str
     description: str = ""
+    target: str = "prewarm"  # the function (main.py target) it POSTs {"job": name} to
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def parse_schedule(raw: dict) -> Schedule:
                windows=_windows(s.get("windows"), f"seasons.{s['name']}"))
         for s in raw.get("seasons") or ()
     )
-    jobs = tuple(Job(str(j["name"]), str(j["cron"]), str(j.get("description", ""))) for j in raw.get("jobs") or ())
+    jobs = tuple(Job(str(j["name"]), str(j["cron"]), str(j.get("description", "")), str(j.get("target", "prewarm")))
+                 for j in raw.get("jobs") or ())
     schedule = Schedule(
         windows=_windows(raw.get("windows"), "windows"),
         seasons=seasons,

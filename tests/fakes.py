@@ -107,7 +107,19 @@ class FakeLeases(LeaseStore):
                                 "attempt": lease["attempt"] + 1}
             return self.leases[key]["attempt"]
 
+    def renew(self, key, holder, seconds):
+        with self._lock:
+            lease = self.leases.get(key, {})
+            if lease.get("holder") != holder:
+                return False
+            lease["until"] = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+            return True
+
     def release(self, key, holder):
         with self._lock:
             if self.leases.get(key, {}).get("holder") == holder:
                 self.leases[key]["holder"] = ""
+
+    def held(self, key):
+        lease = self.leases.get(key, {})
+        return bool(lease.get("holder")) and lease["until"] > datetime.now(timezone.utc)

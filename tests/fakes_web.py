@@ -11,6 +11,7 @@ from domain.rate_limit import Bucket, Decision, Limit, take_all
 from settings import Settings
 from tests.fakes import FakeBlobs as MemoryBlobs
 from tests.fakes import FakeJobs as MemoryJobs
+from tests.fakes import FakeLeases as MemoryLeases
 from tests.fakes import FakePublisher as MemoryPublisher
 
 
@@ -37,7 +38,7 @@ class FakeAdapters:
     jobs: MemoryJobs = field(default_factory=MemoryJobs)
     blobs: MemoryBlobs = field(default_factory=MemoryBlobs)
     publisher: MemoryPublisher = field(default_factory=MemoryPublisher)
-    leases: object = None
+    leases: MemoryLeases = field(default_factory=MemoryLeases)
     firestore: object = None
 
 

@@ -20,7 +20,7 @@ locals {
     "fn-public"         = "The storefront's functions: upload URLs and job status"
     "fn-warm"           = "The storefront's warm-up on intent: reads the warm-up policy's state, records warm-ups"
     "fn-pipeline"       = "Pipeline functions: intake, job events, dead letters"
-    "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost report"
+    "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost, KPI report, health check"
     "gpu-service"       = "GPU Cloud Run service"
     "deployer"          = "Cloud Build: image, functions, GPU service, canary, schedules"
     "fn-builder"        = "Builds the functions' containers (Cloud Functions build)"
@@ -99,6 +99,8 @@ locals {
     # fn-ops counts jobs in (default) and keeps its state in the ops database.
     "ops-jobs-read" = { sa = "fn-ops", role = local.role.petCutoutDocumentReader, condition = local.database["(default)"] }
     "ops-state"     = { sa = "fn-ops", role = local.role.petCutoutOpsState, condition = local.database[var.ops_database] }
+    # kpi_report and health_check read the GPU service's request counts (monitoring.timeSeries.list).
+    "ops-metrics" = { sa = "fn-ops", role = "roles/monitoring.viewer", condition = null }
     # The canary logs its steps and records the known-good revision rollback returns to.
     "deployer-ops-state" = { sa = "deployer", role = local.role.petCutoutOpsRecorder, condition = local.database[var.ops_database] }
     # The deployer creates the GPU service and the functions (which are Cloud Run

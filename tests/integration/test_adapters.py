@@ -69,6 +69,31 @@ def test_leases_exclude_others_until_released_or_expired(clients):
     assert leases.acquire("job", "c", 60) == 3
 
 
+def test_a_renewed_lease_keeps_others_out_and_a_lost_one_cannot_be_renewed(clients):
+    leases = FirestoreLeases(clients["db"], f"leases-{uuid.uuid4().hex[:6]}")
+    assert leases.acquire("job", "a", 60) == 1
+    assert leases.renew("job", "a", 60) and leases.acquire("job", "b", 60) is None
+    assert not leases.renew("job", "b", 60)  # only the holder renews
+    assert leases.renew("job", "a", -1)  # a's renewals stopped in time: its lease ran out ...
+    assert leases.acquire("job", "b", 60) == 2  # ... and a redelivery took the job over
+    assert not leases.renew("job", "a", 60)  # a learns it lost the lease
+    assert leases.acquire("job", "a", 60) is None and leases.renew("job", "b", 60)
+    assert leases.held("job") and not leases.held("another-job")
+    leases.release("job", "b")
+    assert not leases.held("job")
+
+
+def test_record_once_writes_one_log_entry_per_key(clients):
+    from adapters.ops import FirestoreOps
+
+    prefix = f"ops{uuid.uuid4().hex[:6]}_"
+    ops = FirestoreOps(clients["db"], prefix=prefix)
+    assert ops.record_once("budget:b/1:emergency_entered", "emergency_entered", saved_max_instances=5)
+    assert not ops.record_once("budget:b/1:emergency_entered", "emergency_entered", saved_max_instances=2)
+    entries = [d.to_dict() for d in clients["db"].collection(prefix + "log").stream()]
+    assert [(e["kind"], e["saved_max_instances"]) for e in entries] == [("emergency_entered", 5)]
+
+
 def test_write_once_keeps_the_first_result(clients, stack):
     blobs = GcsBlobs(clients["storage"])
     bucket, name = stack.env["RESULTS_BUCKET"], f"it/{uuid.uuid4().hex}.png"

@@ -1,6 +1,7 @@
 """Budget notifications in Cloud Billing's format, through Pub/Sub to the budget
 guard function, on the Firestore emulator, acting on the local Cloud Run."""
 
+import base64
 import json
 import time
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ from local_stack.stack import Stack
 from tests.integration.webhook_recorder import Recorder
 
 pytestmark = pytest.mark.integration
-NOVEMBER, DECEMBER = "2026-11-01T07:00:00Z", "2026-12-01T08:00:00Z"
+NOVEMBER, DECEMBER, JANUARY = "2026-11-01T07:00:00Z", "2026-12-01T08:00:00Z", "2027-01-01T08:00:00Z"
 ATTRIBUTES = {"billingAccountId": "01D4EE-079462-DFD6EC", "budgetId": "de72f49d-779b-4945-a127-4d6ce8def0bb",
               "schemaVersion": "1.0"}
 
@@ -38,7 +39,8 @@ def wait_for(predicate, timeout=60.0, what="condition"):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     slack = Recorder()
-    with Stack(tmp_path_factory.mktemp("budget"), env={"SLACK_WEBHOOK_URL": slack.url},
+    # A short backoff so that the fault drills' redeliveries come within seconds.
+    with Stack(tmp_path_factory.mktemp("budget"), env={"SLACK_WEBHOOK_URL": slack.url, "PUSH_MIN_BACKOFF_SECONDS": "1"},
                functions=["budget_guard", "cost_report"], cloud_run=True) as running:
         running.slack = slack
         yield running
@@ -133,3 +135,94 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
         assert summary["emergency"] and summary["warmup"] == "skipped"
         assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)
         assert asked[1]["emergency"] is True and asked[1]["warmups_last_hour"] == 1
+
+
+def fresh_emergency_state(db):
+    """The drills start with emergency mode off (an earlier test may have left a drill's record)."""
+    db.collection("ops_state").document("emergency").delete()
+
+
+def test_a_scale_down_whose_answer_fails_is_finished_by_the_pubsub_redelivery(stack):
+    """The fault of issue 11: the GPU service was scaled down, then the call failed. The redelivery
+    must leave emergency mode on, with the scaling from before saved, recorded and announced once."""
+    budget = {**ATTRIBUTES, "budgetId": "drill-scaling-fault"}
+    with stack.client_env():
+        from google.cloud import firestore, pubsub_v1
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        from bootstrap import Ops
+        from settings import Settings
+
+        settings = Settings()
+        ops = Ops(settings)
+        db = firestore.Client(project=stack.project)
+        fresh_emergency_state(db)
+        ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 5))
+        faults = stack.url("cloud_run") + "/_local/faults"
+        requests.post(faults, params={"failing_updates": 1}, timeout=10).raise_for_status()
+        publisher = pubsub_v1.PublisherClient()
+        publisher.publish(publisher.topic_path(stack.project, "billing-alerts"), notification(130.0, JANUARY, 1.0),
+                          **budget).result(30)
+
+        def entered():
+            query = db.collection("ops_log").where(filter=FieldFilter("kind", "==", "emergency_entered"))
+            return [d.to_dict() for d in query.stream() if d.get("budget_id") == budget["budgetId"]]
+
+        wait_for(lambda: entered(), timeout=90, what="emergency mode recorded")
+        time.sleep(3)  # let any further redelivery land
+        assert requests.get(faults, timeout=10).json()["failing_updates"] == 0  # the fault did fire
+        log = (stack.workdir / "logs" / "fn-budget_guard.log").read_text()
+        assert "injected fault" in log  # the first delivery failed on it
+        [record] = entered()
+        assert (record["saved_min_instances"], record["saved_max_instances"]) == (1, 5)
+        state = ops.store.emergency()
+        assert state["budget_id"] == budget["budgetId"] and state["saved_max_instances"] == 5
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)
+        assert len([t for t in stack.slack.texts("Emergency cost mode ON") if "130%" in t]) == 1
+        fresh_emergency_state(db)
+
+
+def test_a_fault_between_scaling_down_and_recording_on_the_real_store(stack):
+    """The same, with the fault in Firestore (the log entry's write), through the real adapters."""
+    with stack.client_env():
+        from google.cloud import firestore
+
+        from bootstrap import Ops
+        from events.ops import BudgetNotification
+        from events.schemas import PubSubMessage
+        from functions import budget_guard
+        from settings import Settings
+
+        settings = Settings()
+        ops = Ops(settings)
+        db = firestore.Client(project=stack.project)
+        fresh_emergency_state(db)
+        ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 4))
+        store = ops.store
+        real = store.record_once
+
+        def fails_once(key, kind, **fields):
+            if kind != "emergency_entered":  # the 75 % warning before it goes through
+                return real(key, kind, **fields)
+            store.record_once = real
+            raise ConnectionError("injected fault: Firestore unavailable")
+
+        store.record_once = fails_once
+        budget = {**ATTRIBUTES, "budgetId": "drill-store-fault"}
+        message = PubSubMessage(data=base64.b64encode(notification(140.0, JANUARY, 1.0)).decode(),
+                                attributes=budget, messageId="drill")
+
+        def deliver():
+            return budget_guard.handle(BudgetNotification.from_message(message), store=store,
+                                       cloud_run=ops.cloud_run, notifier=ops.notifier, settings=settings)
+
+        with pytest.raises(ConnectionError):
+            deliver()
+        assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)  # scaled down before the fault
+        assert "emergency_entered" in deliver()  # the redelivery
+        assert deliver() == ["recorded"]  # and any later one does nothing
+        entries = [d.to_dict() for d in db.collection("ops_log").stream()
+                   if d.get("kind") == "emergency_entered" and d.get("budget_id") == budget["budgetId"]]
+        assert len(entries) == 1 and entries[0]["saved_max_instances"] == 4
+        assert ops.store.emergency()["saved_max_instances"] == 4
+        fresh_emergency_state(db)

@@ -13,8 +13,9 @@ from tests.fake_cloud_scheduler import FakeCloudScheduler
 
 pytestmark = pytest.mark.integration
 
+HEALTH_URL = "https://health-check-abc-uc.a.run.app"
 ARGS = {"project": "demo-proj", "region": "us-central1", "target_url": "https://prewarm-abc-uc.a.run.app",
-        "service_account": "scheduler@demo-proj.iam.gserviceaccount.com"}
+        "service_account": "scheduler@demo-proj.iam.gserviceaccount.com", "target_urls": {"health_check": HEALTH_URL}}
 PARENT = "projects/demo-proj/locations/us-central1"
 FOREIGN = f"{PARENT}/jobs/nightly-report"
 
@@ -42,6 +43,11 @@ def test_second_run_changes_nothing(fake):
     assert job.http_target.oidc_token.service_account_email == ARGS["service_account"]
     assert job.http_target.oidc_token.audience == ARGS["target_url"]
     assert bytes(job.http_target.body) == b'{"job": "tick"}'
+    # The morning health check goes to its own function, 07:00 New York time.
+    health = client.get_job(name=f"{PARENT}/jobs/pet-cutout-morning-health")
+    assert (health.schedule, health.time_zone) == ("0 7 * * *", "America/New_York")
+    assert health.http_target.uri == health.http_target.oidc_token.audience == HEALTH_URL
+    assert bytes(health.http_target.body) == b'{"job": "morning-health"}'
 
     before = len(fake.requests)
     assert apply(client, default_schedule(), **ARGS) == []
@@ -78,13 +84,19 @@ def test_a_new_target_or_identity_is_an_update(fake):
     client = new_client(fake.url)
     apply(client, default_schedule(), **ARGS)
     changes = apply(client, default_schedule(), **{**ARGS, "service_account": "other@demo-proj.iam.gserviceaccount.com"})
-    assert [c.fields for c in changes] == [("http_target",)]
+    assert [c.fields for c in changes] == [("http_target",)] * len(default_schedule().jobs)
     assert apply(client, default_schedule(), **{**ARGS, "service_account": "other@demo-proj.iam.gserviceaccount.com"}) == []
+
+
+def test_a_target_without_a_url_is_refused(fake):
+    with pytest.raises(ValueError, match="health_check"):
+        apply(new_client(fake.url), default_schedule(), **{**ARGS, "target_urls": {}})
+    assert fake.writes() == []
 
 
 def test_dry_run_writes_nothing_and_the_cli_runs_twice(fake, capsys):
     argv = ["apply", "--project", ARGS["project"], "--region", ARGS["region"], "--target-url", ARGS["target_url"],
-            "--service-account", ARGS["service_account"], "--endpoint", fake.url]
+            "--service-account", ARGS["service_account"], "--endpoint", fake.url, "--target", f"health_check={HEALTH_URL}"]
     assert main(argv + ["--dry-run"]) == 0
     assert fake.writes() == []
     assert "would create pet-cutout-tick" in capsys.readouterr().out

@@ -31,6 +31,8 @@ PORTS = {
     "notifier": {"Notifier"},
     "limiter": {"RateLimiter"},
     "cloud_scheduler": {"CloudSchedulerClient"},
+    "source": {"ReportSource"},
+    "request_counts": {"RequestCounts"},
 }
 
 

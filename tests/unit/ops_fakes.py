@@ -8,6 +8,7 @@ from adapters.cloud_run import CloudRun, Scaling, TrafficEntry
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import Notifier, ServiceCaller
 from adapters.ops import OpsStore, utcnow
+from domain import emergency
 
 
 class FakeCloudRun(CloudRun):
@@ -73,6 +74,12 @@ class MemoryOps(OpsStore):
     def record(self, kind, **fields):
         self.log.append({"kind": kind, **fields})
 
+    def record_once(self, key, kind, **fields):
+        if any(entry.get("key") == key for entry in self.log):
+            return False
+        self.log.append({"kind": kind, "key": key, **fields})
+        return True
+
     def kinds(self, kind):
         return [entry for entry in self.log if entry["kind"] == kind]
 
@@ -110,16 +117,15 @@ class MemoryOps(OpsStore):
         return dict(self.state) if self.state.get("active") else None
 
     def enter_emergency(self, budget_id, interval, **saved):
-        if self.state.get("active") or (self.state.get("interval") and self.state["interval"] > interval):
+        if not emergency.may_enter(self.state, interval):
             return False
-        self.state = {"active": True, "budget_id": budget_id, "interval": interval, **saved}
+        self.state = emergency.entered(budget_id, interval, utcnow(), **saved)
         return True
 
     def leave_emergency(self, budget_id, interval):
-        if not self.state.get("active") or self.state["budget_id"] != budget_id or interval <= self.state["interval"]:
+        if not emergency.may_leave(self.state, budget_id, interval):
             return None
-        before = dict(self.state)
-        self.state.update(active=False, interval=interval)
+        before, self.state = self.state, emergency.left(self.state, interval, utcnow())
         return before
 
     def record_warmup(self, at):

@@ -127,3 +127,18 @@ def test_a_full_queue_sheds_instead_of_growing():
     finally:
         gate.set()
         batcher.close()
+
+
+def test_a_caller_that_times_out_withdraws_its_queued_item_from_the_next_pass():
+    model = SlowDouble(seconds=0.3)
+    batcher = Batcher(model, max_batch=1, max_wait=0)
+    try:
+        busy = batcher.submit(1)  # occupies the model for 0.3 s
+        time.sleep(0.05)
+        with pytest.raises(TimeoutError):
+            batcher(2, timeout=0.05)  # still queued when its caller gives up
+        assert busy.result(5) == 2
+        assert batcher(3, timeout=5) == 6
+        assert model.sizes == [1, 1]  # the withdrawn item never reached the model
+    finally:
+        batcher.close()

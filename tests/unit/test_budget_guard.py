@@ -44,7 +44,7 @@ def test_a_month_of_notifications_warns_once_enters_once_and_leaves_once(world):
     outcomes = [send(message(75.0 + i, threshold=0.75)) for i in range(5)]
     assert outcomes == [["warned"], ["recorded"], ["recorded"], ["recorded"], ["recorded"]]
     assert send(message(101.0, threshold=1.0)) == ["emergency_entered"]
-    assert cloud_run.current_scaling == budget_guard.EMERGENCY_SCALING
+    assert cloud_run.current_scaling == budget_guard.emergency_scaling()
     assert store.emergency()["saved_max_instances"] == 5
     assert send(message(102.0, threshold=1.0)) == ["recorded"]
     assert send(message(10.0, interval=DECEMBER)) == ["emergency_left"]
@@ -73,9 +73,10 @@ def test_a_failed_scaling_change_is_retried_by_the_next_delivery(world):
     cloud_run.fail_next = True
     with pytest.raises(RuntimeError):
         send(message(100.0, threshold=1.0))
-    assert store.emergency() is None
+    assert store.emergency()["saved_max_instances"] == 5  # on, so pre-warm ticks already keep the cap
+    assert store.kinds("emergency_entered") == []
     assert send(message(100.0, threshold=1.0)) == ["emergency_entered"]
-    assert cloud_run.current_scaling == budget_guard.EMERGENCY_SCALING
+    assert cloud_run.current_scaling == budget_guard.emergency_scaling()
 
 
 @pytest.mark.parametrize("broken", [
@@ -103,3 +104,57 @@ def test_the_function_acknowledges_a_malformed_notification(monkeypatch):
 def test_interval_start_is_parsed_as_utc():
     note = BudgetNotification.from_message(message(1.0))
     assert note.cost_interval_start == datetime(2026, 11, 1, 7, tzinfo=timezone.utc)
+
+
+def fail_once(target, method, *, after: bool):
+    """Make `target.method` raise on its next call, before doing anything or after doing it."""
+    real = getattr(target, method)
+
+    def faulty(*args, **kwargs):
+        setattr(target, method, real)
+        if after:
+            real(*args, **kwargs)
+        raise ConnectionError(f"injected fault in {method}")
+
+    setattr(target, method, faulty)
+
+
+@pytest.mark.parametrize("where,method,after", [
+    ("store", "emergency", False),
+    ("store", "enter_emergency", False),
+    ("store", "enter_emergency", True),      # written, but the answer was lost
+    ("cloud_run", "scaling", False),
+    ("cloud_run", "set_scaling", False),
+    ("cloud_run", "set_scaling", True),      # scaled down, then the call failed: the issue's case
+    ("store", "record_once", False),         # between scaling down and recording it
+    ("store", "record_once", True),
+])
+def test_a_fault_after_the_claim_lets_the_redelivery_finish_entering_emergency_mode(world, where, method, after):
+    store, cloud_run, notifier, send = world
+    fail_once(store if where == "store" else cloud_run, method, after=after)
+    with pytest.raises(ConnectionError):
+        send(message(100.0, threshold=1.0))
+    redelivered = send(message(100.0, threshold=1.0))
+    assert "emergency_entered" in redelivered
+    assert len([t for t in notifier.texts if "Emergency cost mode ON" in t]) == 1
+    assert cloud_run.current_scaling == budget_guard.emergency_scaling()
+    emergency = store.emergency()
+    assert (emergency["saved_min_instances"], emergency["saved_max_instances"]) == (1, 5)  # never the emergency's
+    assert len(store.kinds("emergency_entered")) == 1
+    assert send(message(101.0, threshold=1.0)) == ["recorded"]  # and later deliveries do nothing
+    assert send(message(10.0, interval=DECEMBER)) == ["emergency_left"]
+    assert cloud_run.current_scaling == Scaling(1, 5)
+
+
+def test_the_emergency_cap_comes_from_the_schedules_yaml(world, monkeypatch):
+    from dataclasses import replace
+
+    from scheduler import windows
+
+    store, cloud_run, notifier, send = world
+    shipped = windows.default_schedule()
+    assert budget_guard.emergency_scaling() == Scaling(0, shipped.policy.emergency_max_instances)
+    edited = replace(shipped, policy=replace(shipped.policy, emergency_max_instances=1))
+    monkeypatch.setattr(windows, "default_schedule", lambda: edited)
+    assert send(message(100.0, threshold=1.0)) == ["warned", "emergency_entered"]
+    assert cloud_run.current_scaling == Scaling(0, 1)

@@ -13,7 +13,7 @@ from domain.uploads import Rejected
 from events.schemas import GcsObjectEvent, JobEvent, PubSubMessage, SegmentRequest, UploadUrlRequest
 from functions import dead_letter, intake, job_events, job_status, upload_url
 from settings import Settings
-from tests.fakes import FakeBlobs, FakeJobs, FakePublisher
+from tests.fakes import FakeBlobs, FakeJobs, FakeLeases, FakePublisher
 
 SETTINGS = Settings()
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -145,6 +145,10 @@ def test_status_tracking_records_failure_reason_and_attempts(world):
     assert job_events.handle(event("0" * 32, "started", T0), jobs=jobs) == "unknown_job"
 
 
+def dead_letter_handle(message, *, jobs, leases=None):
+    return dead_letter.handle(message, jobs=jobs, leases=leases or FakeLeases())
+
+
 def pubsub(payload, **attributes) -> PubSubMessage:
     return PubSubMessage(data=base64.b64encode(json.dumps(payload).encode()).decode(), attributes=attributes)
 
@@ -154,14 +158,14 @@ def test_dead_letter_fails_the_job_from_either_kind_of_message(world):
     segment_job, upload_job = new_job(jobs), new_job(jobs)
     request = SegmentRequest(job_id=segment_job, bucket="b", object="o", generation="1",
                              content_type="image/jpeg").model_dump(mode="json")
-    assert dead_letter.handle(pubsub(request, CloudPubSubDeadLetterSourceDeliveryCount="5"), jobs=jobs) == "failed"
+    assert dead_letter_handle(pubsub(request, CloudPubSubDeadLetterSourceDeliveryCount="5"), jobs=jobs) == "failed"
     notification = pubsub({"name": f"uploads/{upload_job}"}, eventType="OBJECT_FINALIZE", bucketId="b",
                           objectId=f"uploads/{upload_job}", objectGeneration="3")
-    assert dead_letter.handle(notification, jobs=jobs) == "failed"
+    assert dead_letter_handle(notification, jobs=jobs) == "failed"
     for job_id in (segment_job, upload_job):
         assert (jobs.get(job_id).state, jobs.get(job_id).reason) == (State.FAILED, "dead_letter")
-    assert dead_letter.handle(pubsub(request), jobs=jobs) == "no_change"
-    assert dead_letter.handle(pubsub("garbage"), jobs=jobs) == "no_job"
+    assert dead_letter_handle(pubsub(request), jobs=jobs) == "no_change"
+    assert dead_letter_handle(pubsub("garbage"), jobs=jobs) == "no_job"
 
 
 def test_dead_letter_never_undoes_a_finished_job(world):
@@ -169,8 +173,81 @@ def test_dead_letter_never_undoes_a_finished_job(world):
     job_id = new_job(jobs)
     jobs.update(job_id, lambda j: j.move(State.DONE, T0, result_object="results/x.png"))
     request = SegmentRequest(job_id=job_id, bucket="b", object="o", generation="1", content_type="image/jpeg")
-    assert dead_letter.handle(pubsub(request.model_dump(mode="json")), jobs=jobs) == "no_change"
+    assert dead_letter_handle(pubsub(request.model_dump(mode="json")), jobs=jobs) == "no_change"
     assert jobs.get(job_id).state is State.DONE
+
+
+def test_a_success_after_a_dead_letter_wins_and_the_job_ends_done(world):
+    """The documented rule (docs/failures.md): a dead letter means "gave up waiting"; a cut-out that
+    exists after all wins. A real failure (bad_image) stays final."""
+    jobs, _, _ = world
+    slow_job, bad_job = new_job(jobs), new_job(jobs)
+    job_events.handle(event(slow_job, "started", T0, attempt=1), jobs=jobs)
+    request = SegmentRequest(job_id=slow_job, bucket="b", object="o", generation="1", content_type="image/jpeg")
+    assert dead_letter_handle(pubsub(request.model_dump(mode="json"), CloudPubSubDeadLetterSourceSubscription=
+                                     "projects/p/subscriptions/segment"), jobs=jobs) == "failed"
+    late = event(slow_job, "succeeded", T0 + timedelta(seconds=400), attempt=1, result_object="results/s.png")
+    assert job_events.handle(late, jobs=jobs) == "applied"
+    job = jobs.get(slow_job)
+    assert (job.state, job.reason, job.result_object) == (State.DONE, "", "results/s.png")
+    assert "failed" not in job.timestamps and "dead-lettered" in job.detail
+    assert job_events.handle(late, jobs=jobs) == "no_change"  # repeated: still one transition
+    assert dead_letter_handle(pubsub(request.model_dump(mode="json")), jobs=jobs) == "no_change"  # and stays done
+
+    job_events.handle(event(bad_job, "failed", T0, reason="bad_image"), jobs=jobs)
+    assert job_events.handle(event(bad_job, "succeeded", T0, result_object="results/b.png"), jobs=jobs) == "no_change"
+    assert jobs.get(bad_job).state is State.FAILED
+
+
+def test_a_dead_letter_of_a_job_in_progress_under_a_live_lease_leaves_it_to_its_worker(world):
+    jobs, _, _ = world
+    job_id, leases = new_job(jobs), FakeLeases()
+    job_events.handle(event(job_id, "started", T0), jobs=jobs)
+    request = SegmentRequest(job_id=job_id, bucket="b", object="o", generation="1", content_type="image/jpeg")
+    message = pubsub(request.model_dump(mode="json"), CloudPubSubDeadLetterSourceDeliveryCount="5")
+    leases.acquire(job_id, "working-instance", 60)
+    assert dead_letter_handle(message, jobs=jobs, leases=leases) == "in_progress"
+    assert jobs.get(job_id).state is State.PROCESSING
+    leases.renew(job_id, "working-instance", -1)  # its worker died: the lease ran out
+    assert dead_letter_handle(message, jobs=jobs, leases=leases) == "failed"
+
+
+def job_event_message(job_id, kind, **attributes) -> PubSubMessage:
+    """A job event as the GPU service publishes it (attributes job_id and kind), dead-lettered."""
+    payload = JobEvent(job_id=job_id, kind=kind, at=T0, result_object=f"results/{job_id}.png"
+                       if kind == "succeeded" else "").model_dump(mode="json")
+    return pubsub(payload, job_id=job_id, kind=kind, CloudPubSubDeadLetterSourceDeliveryCount="10", **attributes)
+
+
+@pytest.mark.parametrize("source", [{"CloudPubSubDeadLetterSourceSubscription": "projects/p/subscriptions/job-events"},
+                                    {"CloudPubSubDeadLetterSourceSubscription": "job-events"},
+                                    {}])  # without the attribute: told apart by the GPU service's `kind`
+def test_a_dead_lettered_succeeded_event_is_applied_and_never_fails_the_job(world, source):
+    jobs, _, _ = world
+    job_id = new_job(jobs)
+    job_events.handle(event(job_id, "started", T0), jobs=jobs)
+    assert dead_letter_handle(job_event_message(job_id, "succeeded", **source), jobs=jobs) == "job_event_applied"
+    assert (jobs.get(job_id).state, jobs.get(job_id).reason) == (State.DONE, "")
+
+
+def test_a_dead_lettered_job_event_never_fails_a_done_job(world):
+    jobs, _, _ = world
+    job_id = new_job(jobs)
+    jobs.update(job_id, lambda j: j.move(State.DONE, T0, result_object=f"results/{job_id}.png"))
+    source = {"CloudPubSubDeadLetterSourceSubscription": "projects/p/subscriptions/job-events"}
+    for kind in ("started", "succeeded"):
+        assert dead_letter_handle(job_event_message(job_id, kind, **source), jobs=jobs) == "job_event_no_change"
+    garbage = pubsub("not an event", job_id=job_id, kind="succeeded", **source)
+    assert dead_letter_handle(garbage, jobs=jobs) == "unreadable_job_event"
+    assert jobs.get(job_id).state is State.DONE
+
+
+def test_the_job_events_subscription_is_the_one_dead_letter_knows():
+    from local_stack import topology as topo
+
+    topology = topo.load()
+    names = {s["name"] for s in topology["subscriptions"] if s["topic"] == "job-events"}
+    assert names == {dead_letter.JOB_EVENTS_SUBSCRIPTION}
 
 
 def test_job_status_hides_unknown_and_malformed_ids_and_signs_results(world):

@@ -213,3 +213,25 @@ def test_bad_pushes_are_acknowledged_and_device_oom_is_transient():
     assert [(e["job_id"], e["reason"]) for e in service.events("failed")] == [("text", "bad_image")]
     assert oom.status_code == 500  # Pub/Sub retries later; the lease is released for it
     assert service.leases.acquire("oom", "next-attempt", 60) is not None
+
+
+def test_a_push_past_its_deadline_is_answered_retry_later_and_writes_nothing():
+    engine = GatedEngine()
+    service = Service(lambda: engine, job_deadline_seconds=0.3, lease_seconds=1)
+    service.runtime.load()
+    engine.gate.clear()  # the forward pass hangs past the deadline
+
+    async def scenario():
+        async with service.client() as client:
+            before = await metrics(client)
+            push = await client.post("/pubsub/segment", json=service.upload("slow", jpeg()))
+            return push, delta(await metrics(client), before, "segment_requests_total", outcome="abandoned")
+
+    try:
+        push, abandoned = asyncio.run(scenario())
+    finally:
+        engine.gate.set()
+    assert push.status_code == 503 and "Retry-After" in push.headers and abandoned == 1
+    assert service.events("succeeded") == [] and service.events("failed") == []
+    assert not service.blobs.exists(service.settings.results_bucket, "results/slow.png")
+    assert service.leases.acquire("slow", "the-redelivery", 60) is not None  # released for it

@@ -31,6 +31,13 @@ def test_move_records_first_timestamp_and_fields():
     assert job.upload_generation == "7"
 
 
+def test_only_a_dead_letter_failure_gives_way_to_a_later_success():
+    assert can_move(State.FAILED, State.DONE, "dead_letter")
+    assert not can_move(State.FAILED, State.DONE, "bad_image")
+    assert not can_move(State.FAILED, State.PROCESSING, "dead_letter")
+    assert not can_move(State.REJECTED, State.DONE, "dead_letter")
+
+
 def test_stale_event_changes_nothing():
     job = Job(job_id="a" * 32, state=State.DONE, result_object="results/x.png")
     assert not job.move(State.FAILED, T0, reason="dead_letter")

@@ -98,3 +98,14 @@ def test_start_and_stop_the_background_thread(target):
     finally:
         local.stop()
     assert len(received) == 1
+
+
+def test_each_job_goes_to_its_target_function(target):
+    url, received = target
+    clock = Clock(datetime(2026, 11, 3, 6, 59, 30, tzinfo=NY))
+    local = LocalScheduler("http://127.0.0.1:9/not-prewarm", clock=clock, urls={"health_check": url})
+    clock.now = datetime(2026, 11, 3, 7, 0, 1, tzinfo=NY)
+    assert dict(local.run_pending())["morning-health"] == 200
+    assert received[-1][0] == {"job": "morning-health"}
+    only_prewarm = LocalScheduler(url, clock=clock, urls={})
+    assert only_prewarm.fire_now("morning-health") == 0  # its function is not running: not fired

@@ -72,10 +72,12 @@ def _ports() -> dict[str, type]:
     from adapters.notify import Notifier, ServiceCaller
     from adapters.ops import OpsStore
     from adapters.rate_limits import RateLimiter
+    from adapters.reports import ReportSource, RequestCounts
 
     found = {"jobs": JobRepository, "blobs": BlobStore, "publisher": Publisher, "leases": LeaseStore,
              "store": OpsStore, "cloud_run": CloudRun, "metrics": RevisionMetrics, "caller": ServiceCaller,
-             "notifier": Notifier, "limiter": RateLimiter}
+             "notifier": Notifier, "limiter": RateLimiter, "source": ReportSource,
+             "request_counts": RequestCounts}
     assert set(found) | {"cloud_scheduler"} == set(iam_reach.PORTS)
     return found
 

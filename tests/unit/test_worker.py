@@ -1,6 +1,9 @@
 """The GPU worker's idempotency and acknowledgement outcomes, over fakes."""
 
 import io
+import logging
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +17,7 @@ from tests.fakes import FakeBlobs, FakeLeases, FakePublisher
 SETTINGS = Settings(lease_seconds=60)
 
 
-def half_mask(image: Image.Image) -> np.ndarray:
+def half_mask(image: Image.Image, timeout: float | None = None) -> np.ndarray:
     mask = np.zeros((image.height, image.width), np.float32)
     mask[:, : image.width // 2] = 1.0
     return mask
@@ -90,7 +93,7 @@ def test_a_transient_error_raises_and_frees_the_lease(parts):
     blobs, leases, publisher = parts
     request = request_for(blobs, jpeg())
 
-    def broken(image):
+    def broken(image, timeout=None):
         raise RuntimeError("CUDA error: device lost")
 
     with pytest.raises(RuntimeError):
@@ -105,3 +108,99 @@ def test_output_formats_have_their_content_types(parts):
         request = request_for(blobs, jpeg(), job_id=fmt * 8, output_format=fmt)
         make_worker(parts).process(request)
         assert blobs.objects[(SETTINGS.results_bucket, result_name(request))][1] == content_type
+
+
+# --- long jobs: the lease is renewed while the worker works; the deadline stops it ---
+
+class SlowSegmenter:
+    """A forward pass that takes `seconds` (longer than the lease in these tests); counts its calls."""
+
+    def __init__(self, seconds: float, while_running=lambda: None):
+        self.seconds = seconds
+        self.calls = 0
+        self.while_running = while_running
+
+    def __call__(self, image, timeout=None):
+        self.calls += 1
+        self.while_running()
+        time.sleep(self.seconds)
+        return half_mask(image)
+
+
+def worker_with(parts, segment, **settings) -> Worker:
+    blobs, leases, publisher = parts
+    return Worker(blobs=blobs, leases=leases, publisher=publisher, segment=segment,
+                  settings=Settings(**{"lease_seconds": 0.3, "lease_renew_seconds": 0.05, **settings}))
+
+
+def test_a_job_slower_than_its_lease_keeps_it_and_a_redelivery_never_starts_a_second_pass(parts):
+    blobs, leases, publisher = parts
+    request = request_for(blobs, jpeg())
+    slow = SlowSegmenter(1.2)  # four times the lease
+    outcomes = {}
+    first = threading.Thread(target=lambda: outcomes.update(first=worker_with(parts, slow).process(request)))
+    first.start()
+    time.sleep(0.8)  # the lease as first taken ran out long ago; only its renewals keep it
+    assert worker_with(parts, slow).process(request) is Outcome.BUSY  # the redelivery is refused
+    first.join(5)
+    assert outcomes["first"] is Outcome.DONE
+    assert worker_with(parts, slow).process(request) is Outcome.DUPLICATE  # and later finds the result
+    assert slow.calls == 1
+    assert kinds(publisher) == ["started", "succeeded", "succeeded"]
+
+
+class NonRenewingLeases(FakeLeases):
+    def renew(self, key, holder, seconds):
+        return True  # says yes, extends nothing
+
+
+def test_without_renewals_the_same_redelivery_would_have_taken_the_job_over(parts):
+    """The control for the test above: the lease alone (0.3 s) does not cover a 1.2 s pass."""
+    blobs, _, publisher = parts
+    leases = NonRenewingLeases()
+    request = request_for(blobs, jpeg())
+    slow = SlowSegmenter(1.2)
+    first = threading.Thread(target=worker_with((blobs, leases, publisher), slow).process, args=(request,))
+    first.start()
+    time.sleep(0.8)
+    assert leases.acquire(request.job_id, "redelivery", 0.3) == 2  # free for the taking
+    first.join(5)
+
+
+def test_work_past_the_deadline_writes_nothing_frees_the_lease_and_asks_for_a_retry(parts, caplog):
+    blobs, leases, publisher = parts
+    request = request_for(blobs, jpeg())
+    with caplog.at_level(logging.WARNING, logger="gpu_service.worker"):
+        outcome = worker_with(parts, SlowSegmenter(0.5), job_deadline_seconds=0.2).process(request)
+    assert outcome is Outcome.ABANDONED and outcome.retry
+    assert not blobs.exists(SETTINGS.results_bucket, result_name(request))
+    assert kinds(publisher) == ["started"]  # no succeeded, no failed: the job is not over
+    assert leases.leases[request.job_id]["holder"] == ""  # the redelivery need not wait for expiry
+    assert [r.fields["why"] for r in caplog.records] == ["deadline passed during inference"]
+
+
+def test_a_forward_pass_that_times_out_is_abandoned(parts):
+    blobs, leases, publisher = parts
+    request = request_for(blobs, jpeg())
+    seen = []
+
+    def timing_out(image, timeout):
+        seen.append(timeout)
+        raise TimeoutError
+
+    outcome = worker_with(parts, timing_out, job_deadline_seconds=5).process(request)
+    assert outcome is Outcome.ABANDONED and 0 < seen[0] <= 5  # told how long it may take
+    assert not blobs.exists(SETTINGS.results_bucket, result_name(request))
+
+
+def test_a_lease_lost_to_another_worker_abandons_the_job_without_writing(parts):
+    blobs, leases, publisher = parts
+    request = request_for(blobs, jpeg())
+
+    def taken_over():  # e.g. our renewals could not reach Firestore and the lease ran out
+        threading.Timer(0.1, lambda: leases.leases[request.job_id].update(holder="other-instance")).start()
+
+    outcome = worker_with(parts, SlowSegmenter(0.5, while_running=taken_over)).process(request)
+    assert outcome is Outcome.ABANDONED
+    assert not blobs.exists(SETTINGS.results_bucket, result_name(request))
+    assert leases.leases[request.job_id]["holder"] == "other-instance"  # its lease is left alone

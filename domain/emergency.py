@@ -1,0 +1,36 @@
+"""Emergency cost mode: when a budget's notification may turn it on or off. Plain rules, no I/O.
+
+The mode is one record (`{}` when it never was on): `active`, the `budget_id` and
+billing `interval` that turned it on, and the GPU service's scaling saved from
+before, which leaving restores. The Firestore adapter applies these rules inside
+its transactions; the budget guard asks them before acting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def may_enter(record: dict, interval: datetime) -> bool:
+    """Not while it is on, nor for an interval older than the one that last turned it on or off."""
+    return not record.get("active") and not (record.get("interval") and record["interval"] > interval)
+
+
+def entered(budget_id: str, interval: datetime, at: datetime, **saved) -> dict:
+    return {"active": True, "budget_id": budget_id, "interval": interval, "entered_at": at, **saved}
+
+
+def entered_by(record: dict | None, budget_id: str, interval: datetime) -> bool:
+    """Whether this budget's notifications of this interval turned the mode on (a redelivery resumes)."""
+    return bool(record and record.get("active") and record.get("budget_id") == budget_id
+                and record.get("interval") == interval)
+
+
+def may_leave(record: dict | None, budget_id: str, interval: datetime) -> bool:
+    """Only the budget that turned it on leaves it, once its next interval starts."""
+    return bool(record and record.get("active") and record.get("budget_id") == budget_id
+                and interval > record["interval"])
+
+
+def left(record: dict, interval: datetime, at: datetime) -> dict:
+    return {**record, "active": False, "interval": interval, "left_at": at}
