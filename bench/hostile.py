@@ -29,6 +29,8 @@ TARGETS = ("intake", "gpu")
 def _measure(path: str, declared: str, target: str) -> dict:
     """In the child: read the case's bytes, run one check and report what it cost."""
     import main  # noqa: F401  (the deployed process has it imported)
+    from domain.uploads import Rejected, inspect
+    from gpu_service import imaging
     from settings import get_settings
 
     data = Path(path).read_bytes()
@@ -39,15 +41,11 @@ def _measure(path: str, declared: str, target: str) -> dict:
     started = time.perf_counter()
     verdict = "ok"
     if target == "intake":
-        from domain.uploads import Rejected, inspect
-
         try:
             inspect(data, declared, settings.max_upload_bytes, settings.intake_decode_budget, settings.gpu_decode_budget)
         except Rejected as rejected:
             verdict = rejected.reason
     else:
-        from gpu_service import imaging
-
         try:
             imaging.decode(data, settings.gpu_decode_budget)
         except imaging.BadImage as bad:
