@@ -37,3 +37,39 @@ def test_a_message_that_always_fails_transiently_ends_dead_lettered(stack, shop)
     status = shop.follow(job_id, timeout=90)
     assert (status["state"], status["reason"]) == ("failed", "dead_letter"), status
     assert "5 delivery attempts" in status["detail"]
+
+
+def test_hostile_uploads_end_with_their_reason_or_done_and_a_photo_beside_them_finishes(stack, shop):
+    """The corpus of tests/hostile.py through the whole stack: each ends with a final status and its
+    own reason, or `done` within the GPU decode's budget, and a shopper's photo still finishes."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from tests import hostile
+
+    expected = {
+        "blank 8000x8000 lossless webp": ("done", ""), "48 MP lossy webp": ("done", ""), "64 MP png": ("done", ""),
+        "animated webp, 500 frames": ("rejected", "animated_image"),
+        "apng, 300 frames": ("rejected", "animated_image"),
+        "progressive jpeg, 300 scans": ("rejected", "too_many_scans"),
+        "progressive jpeg, 3000 scans": ("rejected", "too_many_scans"),
+        "gzip-encoded jpeg": ("rejected", "content_encoded"),
+    }
+    jobs = {name: shop.upload(maker(), declared) for name, (maker, declared) in hostile.CORPUS.items()}
+    # Stored gzip-encoded (Cloud Storage would decompress it on a plain download): written as an
+    # operator's copy would be, since the point is that intake refuses it however it got there.
+    data, headers = hostile.gzip_encoded_jpeg()
+    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": len(data)},
+                           timeout=30).json()
+    with stack.client_env():
+        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
+    blob = client.bucket(stack.env["UPLOADS_BUCKET"]).blob(f"uploads/{grant['job_id']}")
+    blob.content_encoding = headers["Content-Encoding"]
+    blob.upload_from_string(data, content_type="image/jpeg")
+    jobs["gzip-encoded jpeg"] = grant["job_id"]
+    good = shop.upload(photo_bytes(), "image/jpeg")
+
+    results = {name: shop.follow(job_id, timeout=240, every=1.0) for name, job_id in jobs.items()}
+    assert {name: (s["state"], s["reason"] or "") for name, s in results.items()} == expected
+    assert shop.follow(good, timeout=120)["state"] == "done"
+    assert stack.healthy()
