@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from local_stack import topology
+from settings import Settings
 
 RUNTIME = "python311"
 # Functions that act on the GPU service, the budget and the rollback run as fn-ops;
@@ -34,7 +35,8 @@ SECRETS = {
                  "SLACK_WEBHOOK_URL": "slack-webhook-url"},
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
-MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
+# Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
+MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": f"{Settings().intake_memory_mib}Mi"}
 TIMEOUT = {"intake": "120s", "prewarm": "300s", "rollback": "300s"}  # prewarm/rollback wait on Cloud Run operations
 
 
@@ -91,6 +93,8 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
         # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
         "TRUSTED_PROXY_HOPS": "1",
+        # The memory intake is deployed with (MEMORY above): its check budgets from it.
+        "INTAKE_MEMORY_MIB": str(Settings().intake_memory_mib),
         "LOG_LEVEL": "INFO",
     }
 

@@ -90,3 +90,13 @@ def test_functions_upload_keeps_everything_main_imports():
         assert not _gcloudignored(module if module.endswith((".py", ".txt")) else module + "/x"), module
     requirements = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
     assert not [r for r in requirements if r.startswith(("torch", "-r"))], "functions must not drag in torch"
+
+
+def test_intake_is_deployed_with_the_memory_its_decode_budget_reads(topo, monkeypatch):
+    from settings import Settings
+
+    [intake] = [d for d in deploy.plan(topo, "p") if d.target == "intake"]
+    env = deploy.environment(topo, "p", "us-central1", "123")
+    assert intake.memory == f"{Settings().intake_memory_mib}Mi" == "1024Mi"
+    assert Settings(intake_memory_mib=int(env["INTAKE_MEMORY_MIB"])).intake_decode_budget == \
+        Settings().intake_decode_budget
