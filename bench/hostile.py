@@ -78,6 +78,10 @@ def run_case(path: Path, declared: str, target: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:5.1f}x" if base > 0 else "    -"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
@@ -88,8 +92,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(_measure(*args.child)))
         return
     cases = [c for c in args.cases.split(",") if c] or list(CASES)
-    rows = []
-    print(f"{'case':34} {'target':7} {'verdict':22} {'peak RSS MiB':>12} {'CPU s':>7}")
+    baseline_case = next(iter(hostile.GOOD))
+    cases = [baseline_case] + [c for c in cases if c != baseline_case]
+    rows, baseline = [], {}
+    print(f"{'case':34} {'target':7} {'verdict':22} {'peak RSS MiB':>12} {'CPU s':>7}  vs the 12 MP photo")
     folder = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     for case in cases:
         maker, declared = CASES[case]
@@ -101,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
             row = {"case": case, "target": target, "verdict": "/".join(verdicts), "runs": len(runs),
                    "peak_rss_mib": median(r["peak_rss_mib"] for r in runs), "cpu_s": median(r["cpu_s"] for r in runs)}
             rows.append(row)
-            print(f"{case:34} {target:7} {row['verdict']:22} {row['peak_rss_mib']:12.0f} {row['cpu_s']:7.2f}",
+            base = baseline.setdefault(target, row)  # the first case is the baseline photo
+            print(f"{case:34} {target:7} {row['verdict']:22} {row['peak_rss_mib']:12.0f} {row['cpu_s']:7.2f}  "
+                  f"{_ratio(row['peak_rss_mib'], base['peak_rss_mib'])} RSS, {_ratio(row['cpu_s'], base['cpu_s'])} CPU",
                   flush=True)
     shutil.rmtree(folder)
     write("hostile", {"runs_per_case": args.runs, "rows": rows})

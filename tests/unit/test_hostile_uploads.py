@@ -182,3 +182,12 @@ def test_the_worker_fails_an_encoded_or_oversized_object_with_its_reason():
     reasons = [json.loads(m)["reason"] for m in publisher.on(SETTINGS.job_events_topic)
                if json.loads(m)["kind"] == "failed"]
     assert reasons == ["content_encoded", "too_large"]
+
+
+def test_the_widget_has_a_message_for_every_reason_a_job_can_end_with():
+    import re
+    from pathlib import Path
+
+    widget = (Path(__file__).resolve().parents[2] / "web" / "pet-upload.js").read_text()
+    messages = set(re.findall(r"^  (\w+): \"", widget.split("const MESSAGES = {", 1)[1].split("};", 1)[0], re.M))
+    assert REJECT_REASONS - messages == set()
