@@ -1,11 +1,12 @@
 """Crash and retry drills on the local stack: a killed GPU instance, a message that never succeeds."""
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
-from tests.e2e.helpers import photo_bytes, wait_for
+from tests.e2e.helpers import SegmentTap, photo_bytes, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -55,21 +56,26 @@ def test_hostile_uploads_end_with_their_reason_or_done_and_a_photo_beside_them_f
         "progressive jpeg, 3000 scans": ("rejected", "too_many_scans"),
         "gzip-encoded jpeg": ("rejected", "content_encoded"),
     }
+    tap = SegmentTap(stack, f"tap-{uuid.uuid4().hex[:8]}")
     jobs = {name: shop.upload(maker(), declared) for name, (maker, declared) in hostile.CORPUS.items()}
-    # Stored gzip-encoded (Cloud Storage would decompress it on a plain download): written as an
-    # operator's copy would be, since the point is that intake refuses it however it got there.
+    # The signed PUT binds Content-Type and the length range, not Content-Encoding: a client can add
+    # `Content-Encoding: gzip`, the object is stored so, and a plain download would decompress it.
     data, headers = hostile.gzip_encoded_jpeg()
     grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": len(data)},
                            timeout=30).json()
+    requests.put(grant["upload_url"], data=data, headers={**grant["headers"], **headers},
+                 timeout=30).raise_for_status()
     with stack.client_env():
         client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
-    blob = client.bucket(stack.env["UPLOADS_BUCKET"]).blob(f"uploads/{grant['job_id']}")
-    blob.content_encoding = headers["Content-Encoding"]
-    blob.upload_from_string(data, content_type="image/jpeg")
+    stored = client.bucket(stack.env["UPLOADS_BUCKET"]).get_blob(f"uploads/{grant['job_id']}")
+    assert stored.content_encoding == "gzip"
     jobs["gzip-encoded jpeg"] = grant["job_id"]
     good = shop.upload(photo_bytes(), "image/jpeg")
 
     results = {name: shop.follow(job_id, timeout=240, every=1.0) for name, job_id in jobs.items()}
     assert {name: (s["state"], s["reason"] or "") for name, s in results.items()} == expected
     assert shop.follow(good, timeout=120)["state"] == "done"
+    sent_to_gpu = set(wait_for(lambda: tap.job_ids() or None, 10, message="the segment requests"))
+    assert good in sent_to_gpu
+    assert not {jobs[name] for name, (state, _) in expected.items() if state == "rejected"} & sent_to_gpu
     assert stack.healthy()
