@@ -14,6 +14,12 @@ import zlib
 from dataclasses import dataclass
 
 
+# The walk is Python, so its length is bounded too: 30 MB of empty 4-byte JPEG comments would
+# be 7.8 million steps. Real files have tens to a few thousand segments (large PNGs: one IDAT
+# per 8-64 KB); past this many the file is refused as corrupt after about 0.1 s of walking.
+MAX_SEGMENTS = 100_000
+
+
 class Malformed(ValueError):
     """The structure is broken; `truncated` when the file stops before its end marker."""
 
@@ -59,8 +65,11 @@ _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 def _jpeg(data: bytes) -> Probe:
     frame = None
-    scans, i = 0, 2
+    scans, i, segments = 0, 2, 0
     while True:
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise Malformed(f"jpeg has more than {MAX_SEGMENTS} segments")
         if i >= len(data):
             raise Malformed("jpeg has no end-of-image marker", truncated=True)
         if data[i] != 0xFF:
@@ -120,13 +129,15 @@ _ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), 
 
 def _png(data: bytes) -> Probe:
     i, header, frames, ended = 8, None, 1, False
-    while i < len(data):
+    for _ in range(MAX_SEGMENTS):
+        if i >= len(data):
+            break
         length, kind = struct.unpack_from(">I4s", data, i)
         end = i + 12 + length
         if end > len(data):
             raise Malformed(f"png chunk {kind!r} runs past the end", truncated=True)
         body = data[i + 8:i + 8 + length]
-        if zlib.crc32(kind + body) != struct.unpack_from(">I", data, end - 4)[0]:
+        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack_from(">I", data, end - 4)[0]:
             raise Malformed(f"png chunk {kind!r} fails its CRC")
         if header is None and kind != b"IHDR":
             raise Malformed("png does not start with IHDR")
@@ -138,6 +149,8 @@ def _png(data: bytes) -> Probe:
             ended = True
             break
         i = end
+    else:
+        raise Malformed(f"png has more than {MAX_SEGMENTS} chunks")
     if header is None:
         raise Malformed("png has no IHDR", truncated=True)
     if not ended:
@@ -189,7 +202,9 @@ def _webp(data: bytes) -> Probe:
         raise Malformed("webp is shorter than its RIFF header says", truncated=True)
     i, end = 12, riff_size + 8
     canvas, frames, lossless, animated = None, 0, False, False
-    while i + 8 <= end:
+    for _ in range(MAX_SEGMENTS):
+        if i + 8 > end:
+            break
         fourcc, size = struct.unpack_from("<4sI", data, i)
         body_at = i + 8
         if body_at + size > end:
@@ -206,6 +221,8 @@ def _webp(data: bytes) -> Probe:
             lossless |= fourcc == b"VP8L"
             canvas = canvas or size_here
         i = body_at + size + (size & 1)
+    else:
+        raise Malformed(f"webp has more than {MAX_SEGMENTS} chunks")
     if canvas is None or frames == 0:
         raise Malformed("webp has no image data")
     if animated and frames == 0:

@@ -191,3 +191,36 @@ def test_the_widget_has_a_message_for_every_reason_a_job_can_end_with():
     widget = (Path(__file__).resolve().parents[2] / "web" / "pet-upload.js").read_text()
     messages = set(re.findall(r"^  (\w+): \"", widget.split("const MESSAGES = {", 1)[1].split("};", 1)[0], re.M))
     assert REJECT_REASONS - messages == set()
+
+
+def shared_samples() -> list:
+    from tests import samples
+
+    return sorted(samples.IMAGES.glob("*.jpg")) if samples.IMAGES.is_dir() else []
+
+
+@pytest.mark.skipif(not shared_samples(), reason="shared pet samples not found (tests/samples.py; PET_SAMPLES_DIR)")
+def test_the_shared_samples_pass_as_they_are_and_saved_progressive():
+    for path in shared_samples():
+        data = path.read_bytes()
+        out = io.BytesIO()
+        Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=90, progressive=True)
+        for variant in (data, out.getvalue()):
+            assert check(variant, "image/jpeg") is None, path.name
+            imaging.decode(variant, SETTINGS.gpu_decode_budget)
+
+
+def test_a_48_megapixel_progressive_photo_passes_both_checks():
+    photo = hostile.progressive_jpeg((8000, 6000))
+    assert check(photo, "image/jpeg") is None
+    assert imaging.decode(photo, SETTINGS.gpu_decode_budget).size == (4096, 3072)
+
+
+def test_a_flood_of_empty_segments_is_refused_quickly():
+    import time
+
+    jpeg = hostile.phone_jpeg_12mp()
+    flood = jpeg[:2] + b"\xff\xfe\x00\x02" * 2_000_000 + jpeg[2:]  # 8 MB of empty comments
+    started = time.process_time()
+    assert check(flood, "image/jpeg") == "corrupt_image"
+    assert time.process_time() - started < 1.0
