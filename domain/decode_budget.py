@@ -25,9 +25,10 @@ WEBP_BYTES_PER_PIXEL = 18
 # 16-bit grey goes through float64 to keep its range.
 PNG_BYTES_PER_PIXEL = 10
 PNG_GREY16_BYTES_PER_PIXEL = 26
-# JPEG: 4 B/px of output (after draft scaling) and its resize; a progressive or multi-scan
-# file also holds every DCT coefficient (64 x 2 bytes a block) until the last scan.
-JPEG_BYTES_PER_OUTPUT_PIXEL = 7
+# JPEG: 4 B/px of output (after draft scaling) and its resize (327 MiB for a 48 MP photo
+# cut to 4096); a progressive or multi-scan file also holds every DCT coefficient
+# (64 x 2 bytes a block) until the last scan.
+JPEG_BYTES_PER_OUTPUT_PIXEL = 8
 JPEG_BYTES_PER_BLOCK = 128
 # CPU, nanoseconds: a scan is one pass over its blocks (a repeated AC scan at 48 MP:
 # 22 ms each, so 6.8 s for 300), then the output pass per pixel.

@@ -81,3 +81,37 @@ def test_the_cap_kills_a_child_that_goes_over_it():
     grow = f"b = bytearray({LIMIT + (256 << 20)}); b[::4096] = b'x' * len(b[::4096]); print('survived')"
     done = run_capped([sys.executable, "-c", grow])
     assert done.returncode != 0 and "survived" not in done.stdout
+
+
+GPU_CHILD = """
+import sys
+import main  # noqa: F401
+from gpu_service import imaging
+from settings import get_settings
+
+image = imaging.decode(open(sys.argv[1], "rb").read(), get_settings().gpu_decode_budget)
+print(image.size)
+"""
+# What a fresh child holds before the decode (interpreter, Pillow, numpy), as the cgroup counts it.
+CHILD_BASELINE = 64 << 20  # measured here: 37-43 MiB
+
+
+@pytest.mark.parametrize("name", ["blank 8000x8000 lossless webp", "48 MP lossy webp", "64 MP png", "48 MP jpeg",
+                                  "48 MP progressive jpeg"])
+def test_the_gpu_decode_stays_within_its_own_estimate(tmp_path, name):
+    """The cost model is an upper bound: the decode, capped at its estimate (plus the child's
+    baseline), is not killed. A model that under-estimates fails here."""
+    from domain.decode_budget import full_decode_cost
+    from domain.image_probe import probe
+    from domain.uploads import sniff
+
+    makers = {**{n: m for n, (m, _) in {**hostile.CORPUS, **hostile.GOOD}.items()},
+              "48 MP progressive jpeg": lambda: hostile.progressive_jpeg((8000, 6000))}
+    data = makers[name]()
+    estimate = full_decode_cost(probe(data, sniff(data[:16])), Settings().output_max_side).memory_bytes
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    done = memory_cap.run([sys.executable, "-c", GPU_CHILD, str(path)], CHILD_BASELINE + estimate,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(ROOT), timeout=300)
+    assert done.returncode == 0, f"{name}: exit {done.returncode} capped at {(CHILD_BASELINE + estimate) >> 20} MiB"
+    print(f"\n{name}: estimate {estimate >> 20} MiB, child peak {(done.peak_bytes or 0) >> 20} MiB")
