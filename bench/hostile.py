@@ -42,7 +42,8 @@ def _measure(path: str, declared: str, target: str) -> dict:
     verdict = "ok"
     if target == "intake":
         try:
-            inspect(data, declared, settings.max_upload_bytes, settings.intake_decode_budget, settings.gpu_decode_budget)
+            inspect(data, declared, settings.max_upload_bytes, settings.intake_decode_budget,
+                    settings.gpu_decode_budget)
         except Rejected as rejected:
             verdict = rejected.reason
     else:

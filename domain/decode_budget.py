@@ -18,17 +18,21 @@ from dataclasses import dataclass
 from domain.image_probe import Probe
 
 # Peak bytes a pixel over the process's baseline, decode + orient + RGB + resize (the GPU path).
-# WebP: Pillow goes through libwebp's animation decoder, which keeps full RGBA canvases:
-# 16 B/px measured (977 MiB for 8000x8000, 730 MiB for 48 MP).
-WEBP_BYTES_PER_PIXEL = 18
-# PNG: 4 B/px in Pillow, then RGB, alpha and resize copies (434 MiB for a 64 MP RGB PNG);
+# Pillow holds RGB(A) as 4 B/px, and a resize to max_side holds its horizontal pass and its
+# output beside the source: up to 12 B/px when the source is just over max_side (159 MiB
+# for a 4500x3375 JPEG cut to 4096), less when it is far over (327 MiB for 48 MP). An RGBA
+# resize also premultiplies (two more copies), and the alpha is split off afterwards.
+# WebP: Pillow goes through libwebp's animation decoder, which keeps full RGBA canvases
+# while the file is open: 16 B/px (980 MiB for a blank 8000x8000, 737 MiB for 48 MP), 22
+# with alpha just over max_side.
+WEBP_BYTES_PER_PIXEL = {False: 18, True: 26}  # by alpha
+# PNG: 7 B/px for 64 MP RGB cut to 4096 (435 MiB), 15 with alpha just over max_side;
 # 16-bit grey goes through float64 to keep its range.
-PNG_BYTES_PER_PIXEL = 10
+PNG_BYTES_PER_PIXEL = {False: 14, True: 20}
 PNG_GREY16_BYTES_PER_PIXEL = 26
-# JPEG: 4 B/px of output (after draft scaling) and its resize (327 MiB for a 48 MP photo
-# cut to 4096); a progressive or multi-scan file also holds every DCT coefficient
-# (64 x 2 bytes a block) until the last scan.
-JPEG_BYTES_PER_OUTPUT_PIXEL = 8
+# JPEG: per decoded pixel (after draft scaling); a progressive or multi-scan file also
+# holds every DCT coefficient (64 x 2 bytes a block) until the last scan.
+JPEG_BYTES_PER_OUTPUT_PIXEL = 12
 JPEG_BYTES_PER_BLOCK = 128
 # CPU, nanoseconds: a scan is one pass over its blocks (a repeated AC scan at 48 MP:
 # 22 ms each, so 6.8 s for 300), then the output pass per pixel.
@@ -78,9 +82,9 @@ def full_decode_cost(probe: Probe, max_side: int) -> Cost:
     """Decode to an upright RGB image of at most `max_side` (gpu_service/imaging.decode)."""
     if probe.kind == "webp":
         rate = NS_PER_OUTPUT_PIXEL["webp-lossless" if probe.lossless else "webp"]
-        return Cost(probe.pixels * WEBP_BYTES_PER_PIXEL, probe.pixels * rate * 1e-9)
+        return Cost(probe.pixels * WEBP_BYTES_PER_PIXEL[probe.alpha], probe.pixels * rate * 1e-9)
     if probe.kind == "png":
-        per_pixel = PNG_GREY16_BYTES_PER_PIXEL if probe.grey16 else PNG_BYTES_PER_PIXEL
+        per_pixel = PNG_GREY16_BYTES_PER_PIXEL if probe.grey16 else PNG_BYTES_PER_PIXEL[probe.alpha]
         return Cost(probe.pixels * per_pixel, probe.pixels * NS_PER_OUTPUT_PIXEL["png"] * 1e-9)
     scale = jpeg_draft_scale(probe.width, probe.height, max_side)
     output = -(-probe.width // scale) * -(-probe.height // scale)

@@ -37,6 +37,7 @@ class Probe:
     scans: int = 1  # JPEG: SOS segments (a progressive photo has about 10)
     progressive: bool = False  # JPEG progressive, PNG Adam7
     lossless: bool = False  # WebP VP8L
+    alpha: bool = False  # PNG and WebP: decoded as RGBA (costlier to resize)
     # JPEG: blocks of 8x8 coefficients over all components (what each scan walks)
     blocks: int = 0
     # PNG: bytes of the inflated image data, filter bytes included; 16-bit grey (Pillow's I;16)
@@ -128,7 +129,7 @@ _ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), 
 
 
 def _png(data: bytes) -> Probe:
-    i, header, frames, ended = 8, None, 1, False
+    i, header, frames, ended, transparency = 8, None, 1, False, False
     for _ in range(MAX_SEGMENTS):
         if i >= len(data):
             break
@@ -145,6 +146,8 @@ def _png(data: bytes) -> Probe:
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"acTL":
             frames = max(1, struct.unpack_from(">I", body)[0])
+        elif kind == b"tRNS":
+            transparency = True
         elif kind == b"IEND":
             ended = True
             break
@@ -166,7 +169,7 @@ def _png(data: bytes) -> Probe:
         if columns > 0 and rows > 0:
             raw += rows * (1 + -(-columns * bits // 8))
     return Probe("png", width, height, frames=frames, progressive=bool(interlace), raw_bytes=raw,
-                 grey16=colour == 0 and depth == 16)
+                 grey16=colour == 0 and depth == 16, alpha=colour in (4, 6) or transparency)
 
 
 def png_data_inflates(data: bytes, expected: int, chunk: int = 1 << 20) -> None:
@@ -201,7 +204,7 @@ def _webp(data: bytes) -> Probe:
     if riff_size + 8 > len(data):
         raise Malformed("webp is shorter than its RIFF header says", truncated=True)
     i, end = 12, riff_size + 8
-    canvas, frames, lossless, animated = None, 0, False, False
+    canvas, frames, lossless, animated, alpha = None, 0, False, False, False
     for _ in range(MAX_SEGMENTS):
         if i + 8 > end:
             break
@@ -210,7 +213,7 @@ def _webp(data: bytes) -> Probe:
         if body_at + size > end:
             raise Malformed(f"webp chunk {fourcc!r} runs past the end", truncated=True)
         if fourcc == b"VP8X":
-            animated = bool(data[body_at] & 0x02)
+            animated, alpha = bool(data[body_at] & 0x02), bool(data[body_at] & 0x10)
             canvas = (_u24(data, body_at + 4) + 1, _u24(data, body_at + 7) + 1)
         elif fourcc == b"ANMF":
             frames += 1
@@ -219,6 +222,8 @@ def _webp(data: bytes) -> Probe:
             frames += 1
             size_here = _vp8_size(data, body_at) if fourcc == b"VP8 " else _vp8l_size(data, body_at)
             lossless |= fourcc == b"VP8L"
+            # VP8L's header has its own alpha_is_used bit (bit 28 after the signature)
+            alpha |= fourcc == b"VP8L" and bool(struct.unpack_from("<I", data, body_at + 1)[0] >> 28 & 1)
             canvas = canvas or size_here
         i = body_at + size + (size & 1)
     else:
@@ -227,7 +232,7 @@ def _webp(data: bytes) -> Probe:
         raise Malformed("webp has no image data")
     if animated and frames == 0:
         raise Malformed("animated webp has no frames")
-    return Probe("webp", canvas[0], canvas[1], frames=frames, lossless=lossless)
+    return Probe("webp", canvas[0], canvas[1], frames=frames, lossless=lossless, alpha=alpha)
 
 
 def _u24(data: bytes, at: int) -> int:

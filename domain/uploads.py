@@ -70,7 +70,8 @@ class ImageInfo:
     height: int
 
 
-def inspect(data: bytes, declared_type: str, max_bytes: int, budget: Budget, gpu_budget: Budget | None = None) -> ImageInfo:
+def inspect(data: bytes, declared_type: str, max_bytes: int, budget: Budget,
+            gpu_budget: Budget | None = None) -> ImageInfo:
     """Check an uploaded object by its bytes; raise Rejected with a reason code.
 
     The structure is read first (image_probe), and the cost of every decode is checked

@@ -63,7 +63,7 @@ def decode(data: bytes, budget: Budget | None = None) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
         if (image.width, image.height) != (found.width, found.height):
             raise BadImage(f"{image.width}x{image.height} is not the {found.width}x{found.height} its structure says")
-        if image.format == "JPEG":  # let libjpeg skip what the size cap would throw away
+        if image.format in ("JPEG", "MPO"):  # let libjpeg skip what the size cap would throw away
             image.draft(image.mode, _capped((image.width, image.height), max_side))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)

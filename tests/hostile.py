@@ -116,6 +116,14 @@ def phone_jpeg_48mp() -> bytes:
     return out.getvalue()
 
 
+@lru_cache
+def mpo_jpeg_61mp() -> bytes:
+    """Phones append pictures after the main one (MPO; Ultra HDR gain maps): 9000x6750 + 640x480."""
+    out = io.BytesIO()
+    _photo((9000, 6750)).save(out, "MPO", save_all=True, append_images=[_photo((640, 480))], quality=85)
+    return out.getvalue()
+
+
 # name -> (maker, declared content type). The gzip case needs object metadata, so it is separate.
 CORPUS = {
     "blank 8000x8000 lossless webp": (blank_lossless_webp, "image/webp"),
