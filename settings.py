@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     gpu_reserved_mib: int = 8 * 1024
     # CPU seconds one decode may take: a 48 MP progressive photo needs about 0.5 here,
     # a JPEG with hundreds of repeated scans tens. Intake's 1 GiB instance has 0.583
-    # vCPU, so this is about 7 s of its 60 s ack deadline.
+    # vCPU (https://cloud.google.com/functions/docs/configuring/memory), so this is about
+    # 7 s of its 60 s ack deadline.
     decode_cpu_seconds: float = 4.0
     upload_url_ttl_seconds: int = 15 * 60
     result_url_ttl_seconds: int = 15 * 60
