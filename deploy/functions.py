@@ -36,6 +36,8 @@ SECRETS = {
     "budget_guard": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 # Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
+                          "output_max_side", "decode_cpu_seconds")
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "intake": f"{Settings().intake_memory_mib}Mi"}
 TIMEOUT = {"intake": "120s", "prewarm": "300s", "rollback": "300s"}  # prewarm/rollback wait on Cloud Run operations
 
@@ -93,8 +95,9 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
         # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
         "TRUSTED_PROXY_HOPS": "1",
-        # The memory intake is deployed with (MEMORY above): its check budgets from it.
-        "INTAKE_MEMORY_MIB": str(Settings().intake_memory_mib),
+        # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
+        # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).
+        **{name.upper(): str(getattr(Settings(), name)) for name in DECODE_BUDGET_SETTINGS},
         "LOG_LEVEL": "INFO",
     }
 

@@ -98,5 +98,6 @@ def test_intake_is_deployed_with_the_memory_its_decode_budget_reads(topo, monkey
     [intake] = [d for d in deploy.plan(topo, "p") if d.target == "intake"]
     env = deploy.environment(topo, "p", "us-central1", "123")
     assert intake.memory == f"{Settings().intake_memory_mib}Mi" == "1024Mi"
-    assert Settings(intake_memory_mib=int(env["INTAKE_MEMORY_MIB"])).intake_decode_budget == \
-        Settings().intake_decode_budget
+    deployed = Settings(**{name: env[name.upper()] for name in deploy.DECODE_BUDGET_SETTINGS})
+    assert deployed.intake_decode_budget == Settings().intake_decode_budget
+    assert deployed.gpu_decode_budget == Settings().gpu_decode_budget
