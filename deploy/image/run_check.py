@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from local_stack.processes import free_port
+from local_stack.processes import free_port, leftover_processes
 
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 
@@ -73,16 +73,69 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float) -> float | Non
     return None
 
 
-def stop(proc: subprocess.Popen, grace: float) -> dict:
-    """SIGTERM to the run's process group (buildah and the service), then wait; SIGKILL only past grace."""
+def process_tree(root: int) -> dict[int, str]:
+    """pid -> start time (field 22 of /proc/PID/stat) of `root` and all its descendants."""
+    parents, starts = {}, {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(proc.name)], starts[int(proc.name)] = int(fields[1]), fields[19]
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    return {pid: starts[pid] for pid in tree if pid in starts}
+
+
+def still_alive(tree: dict[int, str]) -> list[int]:
+    """The pids of `tree` still running (same pid, same start time: not a reused pid)."""
+    alive = []
+    for pid, start in tree.items():
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start:
+                alive.append(pid)
+        except (OSError, IndexError):
+            continue
+    return alive
+
+
+def stop(proc: subprocess.Popen, run_id: str, grace: float) -> dict:
+    """SIGTERM to the service itself, as Cloud Run stops an instance, then wait for the run to end.
+
+    Not to buildah: on SIGTERM it kills its child outright. The service is the
+    run's topmost process inside the image: its parent is buildah's chroot helper,
+    which carries no run id. SIGKILL to the whole tree only past `grace`.
+    """
+    tree = process_tree(proc.pid)
+    marked = set(leftover_processes(run_id)) - {proc.pid}
+    services = [pid for pid in marked if _parent(pid) not in marked]
     started = time.monotonic()
-    os.killpg(proc.pid, signal.SIGTERM)
+    for pid in services:
+        os.kill(pid, signal.SIGTERM)
+    result = {"signal": "SIGTERM", "service_pids": services, "tree": len(tree)}
     try:
-        code = proc.wait(timeout=grace)
-        return {"signal": "SIGTERM", "exit_code": code, "seconds": round(time.monotonic() - started, 2)}
+        result["exit_code"] = proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        return {"signal": "SIGKILL", "exit_code": proc.wait(), "seconds": round(time.monotonic() - started, 2)}
+        result["signal"] = "SIGKILL"
+        for pid in still_alive(tree):
+            os.kill(pid, signal.SIGKILL)
+        result["exit_code"] = proc.wait()
+    result["seconds"] = round(time.monotonic() - started, 2)
+    time.sleep(0.5)  # let the helpers that outlive buildah by an instant finish
+    result["tree_alive"] = still_alive(tree)
+    return result
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return 0
 
 
 def run(image: str, photo: Path, out: Path, run_id: str, ready_timeout: float) -> dict:
@@ -127,7 +180,7 @@ def run(image: str, photo: Path, out: Path, run_id: str, ready_timeout: float) -
                     report["model_info"] = json.loads(get(base + "/model-info")[1])
             finally:
                 report["uptime_seconds"] = round(time.monotonic() - started, 2)
-                report["stop"] = stop(proc, grace=30)
+                report["stop"] = stop(proc, run_id, grace=30)
     finally:
         report["buildah_rm"] = subprocess.run(["buildah", "rm", container], capture_output=True).returncode
     report["log_tail"] = log_path.read_text(errors="replace").splitlines()[-15:]

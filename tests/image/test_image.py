@@ -92,7 +92,8 @@ def test_metrics_are_scraped_with_the_cold_start(run):
 
 
 def test_service_stops_on_sigterm_and_leaves_nothing(run):
-    assert run["stop"]["signal"] == "SIGTERM", run["stop"]
+    assert run["stop"]["signal"] == "SIGTERM" and run["stop"]["exit_code"] == 0, run["stop"]
+    assert run["stop"]["service_pids"] and run["stop"]["tree_alive"] == [], run["stop"]
     assert run["left_running"] == [], f"processes of run {run['run_id']} left running"
     assert run["buildah_rm"] == 0
     containers = subprocess.run(["buildah", "containers", "--json"], capture_output=True, text=True, check=True)
