@@ -45,12 +45,14 @@ def photo():
 
 
 @pytest.fixture(scope="module")
-def run(image, photo, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("image-run")
+def run(image, photo) -> dict:
+    out = WORK / "run"  # kept after the test: the service's log, the cut-out, the metrics
+    shutil.rmtree(out, ignore_errors=True)
     report = run_offline(image["tag"], photo, out)
     report["out"] = out
     figures = {"build_seconds": image["build_seconds"], "image_size_bytes": image["size_bytes"],
-               "ready_seconds": report.get("ready_seconds"), "segment": report.get("segment"),
+               "ready_seconds": report.get("ready_seconds"), "warm_seconds": report.get("warm_seconds"),
+               "service_cold_start_seconds": report.get("cold_start_seconds"), "segment": report.get("segment"),
                "stop": report.get("stop")}
     (WORK / "figures.json").write_text(json.dumps(figures, indent=2))
     return report
@@ -88,13 +90,18 @@ def test_metrics_are_scraped_with_the_cold_start(run):
     text = (run["out"] / "metrics.txt").read_text()
     cold = float(re.search(r"^cold_start_seconds (\S+)$", text, re.M).group(1))
     loaded = float(re.search(r"^model_load_seconds (\S+)$", text, re.M).group(1))
-    assert 0 < loaded <= cold <= run["ready_seconds"] + 1
+    assert run["warm_seconds"] is not None, "the warm-up pass never finished"
+    assert 0 < loaded <= cold <= run["ready_seconds"] + run["warm_seconds"] + 1
 
 
 def test_service_stops_on_sigterm_and_leaves_nothing(run):
-    assert run["stop"]["signal"] == "SIGTERM" and run["stop"]["exit_code"] == 0, run["stop"]
+    assert run["stop"]["signal"] == "SIGTERM", run["stop"]
+    # uvicorn shuts down, then re-raises the SIGTERM it caught; buildah reports that as status 1.
+    log = "\n".join(run["log_tail"])
+    assert "Application shutdown complete." in log and "Finished server process" in log, log
+    assert "subprocess exited on terminated" in log and "exited on killed" not in log, log
     assert run["stop"]["service_pids"] and run["stop"]["tree_alive"] == [], run["stop"]
     assert run["left_running"] == [], f"processes of run {run['run_id']} left running"
     assert run["buildah_rm"] == 0
     containers = subprocess.run(["buildah", "containers", "--json"], capture_output=True, text=True, check=True)
-    assert run["run_id"] not in [c.get("containername") for c in json.loads(containers.stdout or "[]")]
+    assert run["run_id"] not in [c.get("containername") for c in json.loads(containers.stdout or "null") or []]
