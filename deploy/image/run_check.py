@@ -104,11 +104,12 @@ def process_tree(root: int) -> dict[int, str]:
 
 
 def still_alive(tree: dict[int, str]) -> list[int]:
-    """The pids of `tree` still running (same pid, same start time: not a reused pid)."""
+    """The pids of `tree` still running (same pid, same start time: not a reused pid; zombies are done)."""
     alive = []
     for pid, start in tree.items():
         try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if fields[19] == start and fields[0] != "Z":
                 alive.append(pid)
         except (OSError, IndexError):
             continue
