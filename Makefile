@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup models demo test test-fast bench stack clean browser bench-load
+.PHONY: setup models demo test test-fast bench stack clean browser bench-load image image-test image-setup
 
-$(STAMP): requirements.txt gpu_service/requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt gpu_service/requirements.txt requirements-cpu-engine.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt
@@ -28,7 +28,8 @@ demo: setup
 stack: setup
 	$(BIN)/python -m local_stack up
 
-test: setup browser
+# Every test, the GPU image's included (tests/image: built from gpu_service/Dockerfile, then run).
+test: setup browser image-setup
 	$(BIN)/python -m pytest
 
 # Unit tests only: seconds, no emulators.
@@ -37,6 +38,19 @@ test-fast: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The GPU image (gpu_service/Dockerfile) built with podman, CI's build arguments; cached after the first run.
+image: $(STAMP) image-setup
+	$(BIN)/python -m deploy.image build
+
+# Build it if needed, then run it: its service offline on the CPU, a real photo through the smoke route.
+image-test: $(STAMP) image-setup
+	$(BIN)/python -m pytest -m image tests/image -q
+	@cat .local/image/figures.json
+
+# podman, buildah, debootstrap (the build makes the Debian base image from Debian's packages when it is missing).
+image-setup:
+	@bash .ci/install-system image
 
 # The browser tests' Chromium (Debian package; Playwright itself comes with requirements-dev.txt).
 browser:

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.decode_budget import Budget
+
 MB = 1024 * 1024
 
 
@@ -28,6 +30,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 30 * MB
     # 48 MP phone photos pass; a decompression bomb does not.
     max_pixels: int = 64_000_000
+    # Decoding budgets come from what is deployed (domain/decode_budget.py has the cost model).
+    # Intake's memory: deploy/functions.py deploys intake with this (one number for both).
+    intake_memory_mib: int = 1024
+    # The GPU service's container memory and concurrency (deploy/service.yaml: memory,
+    # containerConcurrency = MAX_PENDING); the model, CUDA's host buffers and the server
+    # keep gpu_reserved_mib, and each admitted request may decode within an equal share.
+    gpu_memory_mib: int = 32 * 1024
+    gpu_reserved_mib: int = 8 * 1024
+    # CPU seconds one decode may take: a 48 MP progressive photo needs about 0.5 here,
+    # a JPEG with hundreds of repeated scans tens. Intake's 1 GiB instance has 0.583
+    # vCPU (https://cloud.google.com/functions/docs/configuring/memory), so this is about
+    # 7 s of its 60 s ack deadline.
+    decode_cpu_seconds: float = 4.0
     upload_url_ttl_seconds: int = 15 * 60
     result_url_ttl_seconds: int = 15 * 60
     store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
@@ -115,6 +130,21 @@ class Settings(BaseSettings):
     @property
     def lease_renew_interval(self) -> float:
         return self.lease_renew_seconds or self.lease_seconds / 3
+
+    @property
+    def intake_decode_budget(self) -> Budget:
+        """Half of intake's memory for the check: the rest holds the interpreter with main
+        imported, the upload's bytes (up to max_upload_bytes) and the framework."""
+        return Budget(memory_bytes=self.intake_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
+                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+
+    @property
+    def gpu_decode_budget(self) -> Budget:
+        """One admitted request's share of the GPU service's memory; the decode keeps at most
+        output_max_side (the one setting for the cut-out's size)."""
+        share = (self.gpu_memory_mib - self.gpu_reserved_mib) * MB // max(1, self.max_pending)
+        return Budget(memory_bytes=share, cpu_seconds=self.decode_cpu_seconds, max_pixels=self.max_pixels,
+                      max_side=self.output_max_side)
 
     @property
     def allowed_origins(self) -> list[str]:

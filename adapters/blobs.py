@@ -10,9 +10,26 @@ class NotFound(Exception):
     """The object (or that generation of it) does not exist."""
 
 
+class Encoded(Exception):
+    """The object is stored with a Content-Encoding: its bytes are not the image itself."""
+
+    def __init__(self, encoding: str):
+        super().__init__(f"stored with Content-Encoding: {encoding}")
+        self.encoding = encoding
+
+
+class TooLarge(Exception):
+    """The object is bigger than the reader's limit (by its metadata, before any byte is read)."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"{size} bytes is over the {limit}-byte limit")
+        self.size = size
+
+
 class BlobStore(abc.ABC):
     @abc.abstractmethod
-    def read(self, bucket: str, name: str, generation: str | None = None) -> bytes: ...
+    def read(self, bucket: str, name: str, generation: str | None = None, max_bytes: int | None = None) -> bytes:
+        """The stored bytes as they are; Encoded or TooLarge before anything is downloaded."""
 
     @abc.abstractmethod
     def write_once(self, bucket: str, name: str, data: bytes, content_type: str) -> bool:
@@ -35,14 +52,30 @@ class GcsBlobs(BlobStore):
         self._signer = signing_credentials
         self._signing_account = signing_service_account
 
-    def read(self, bucket: str, name: str, generation: str | None = None) -> bytes:
+    def read(self, bucket: str, name: str, generation: str | None = None, max_bytes: int | None = None) -> bytes:
         from google.api_core import exceptions
 
-        blob = self._client.bucket(bucket).blob(name, generation=int(generation) if generation else None)
+        where = f"gs://{bucket}/{name}#{generation}"
         try:
-            return blob.download_as_bytes()
-        except exceptions.NotFound as exc:
-            raise NotFound(f"gs://{bucket}/{name}#{generation}") from exc
+            # Metadata first: an object stored with Content-Encoding: gzip would be decompressed
+            # on download ("decompressive transcoding"), so its size on disk bounds nothing:
+            # https://cloud.google.com/storage/docs/transcoding
+            blob = self._client.bucket(bucket).get_blob(name, generation=int(generation) if generation else None)
+            if blob is None:
+                raise NotFound(where)
+            if (blob.content_encoding or "identity").lower() != "identity":
+                raise Encoded(blob.content_encoding)
+            size = blob.size or 0
+            if max_bytes is not None and size > max_bytes:
+                raise TooLarge(size, max_bytes)
+            if size == 0:
+                return b""
+            # raw_download: the stored bytes, never decompressed by the client either; the range
+            # and the generation pin the read to what the metadata said.
+            return blob.download_as_bytes(raw_download=True, start=0, end=size - 1,
+                                          if_generation_match=blob.generation)
+        except (exceptions.NotFound, exceptions.PreconditionFailed) as exc:
+            raise NotFound(where) from exc
 
     def write_once(self, bucket: str, name: str, data: bytes, content_type: str) -> bool:
         from google.api_core import exceptions

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from local_stack import topology
+from settings import Settings
 
 RUNTIME = "python311"
 # Which service account runs each function: infra/permissions.yaml, the declaration
@@ -41,7 +42,11 @@ SECRETS = {
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
 EDGE_FUNCTIONS = {"upload_url", "job_status", "warm"}
-MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi", "intake": "1Gi"}  # intake decodes 48 MP headers
+# Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
+                          "output_max_side", "decode_cpu_seconds")
+MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
+          "intake": f"{Settings().intake_memory_mib}Mi"}
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
 # the first attempt still runs. Intake keeps the 60 s default: its checks are bounded
@@ -118,6 +123,9 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
         # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
         "TRUSTED_PROXY_HOPS": "1",
+        # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
+        # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).
+        **{name.upper(): str(getattr(Settings(), name)) for name in DECODE_BUDGET_SETTINGS},
         "LOG_LEVEL": "INFO",
     }
 

@@ -13,9 +13,24 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from domain.decode_budget import Budget, OverBudget, check_cost, enforce, full_decode_cost
+from domain.image_probe import Malformed, png_data_inflates, probe
+
 ALLOWED_TYPES = {"image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
 OUTPUT_FORMATS = {"png", "webp", "jpeg"}
 EFFECTS = {"none", "blackwhite"}
+
+
+# Every reason an upload ends `rejected` with (the widget has a message for each, web/pet-upload.js).
+REJECT_REASONS = frozenset({
+    "unsupported_type", "empty_file", "too_large", "not_an_image", "type_mismatch", "truncated_image",
+    "corrupt_image", "too_many_pixels",
+    # Over a decoding budget (domain/decode_budget.py): animation, a progressive JPEG's
+    # scans, the memory or CPU a decode would take.
+    "animated_image", "too_many_scans", "over_memory_budget", "over_cpu_budget",
+    # Stored with a Content-Encoding (gzip): Cloud Storage would decompress it on download.
+    "content_encoded",
+})
 
 
 class Rejected(Exception):
@@ -55,8 +70,16 @@ class ImageInfo:
     height: int
 
 
-def inspect(data: bytes, declared_type: str, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Check an uploaded object by its bytes; raise Rejected with a reason code."""
+def inspect(data: bytes, declared_type: str, max_bytes: int, budget: Budget,
+            gpu_budget: Budget | None = None) -> ImageInfo:
+    """Check an uploaded object by its bytes; raise Rejected with a reason code.
+
+    The structure is read first (image_probe), and the cost of every decode is checked
+    against its budget before a pixel is decoded: intake's own check against `budget`
+    and, when given, the GPU service's decode against `gpu_budget`, so an upload it
+    would refuse never wakes it. The check itself decodes no image at full size: JPEG at
+    1/8 scale, PNG data inflated and thrown away piece by piece, WebP by structure only
+    (libwebp has no cheaper path than a full-size decode)."""
     if not data:
         raise Rejected("empty_file")
     if len(data) > max_bytes:
@@ -67,21 +90,32 @@ def inspect(data: bytes, declared_type: str, max_bytes: int, max_pixels: int) ->
     if ALLOWED_TYPES.get(declared_type) != kind:
         raise Rejected("type_mismatch", f"declared {declared_type}, content is {kind}")
     try:
+        found = probe(data, kind)
+        enforce(found, check_cost(found), budget, "intake's check")
+        if gpu_budget is not None:
+            enforce(found, full_decode_cost(found, gpu_budget.max_side), gpu_budget, "the GPU decode")
+        if kind == "png":
+            png_data_inflates(data, found.raw_bytes)
+        elif kind == "jpeg":
+            _decode_small(data, found)
+    except OverBudget as over:
+        raise Rejected(over.reason, over.detail) from over
+    except Malformed as bad:
+        raise Rejected("truncated_image" if bad.truncated else "corrupt_image", str(bad)) from bad
+    return ImageInfo(kind, found.width, found.height)
+
+
+def _decode_small(data: bytes, found) -> None:
+    """A real decode at 1/8 scale finds corrupt entropy-coded data; its cost was checked first."""
+    try:
         with warnings.catch_warnings():
-            # Pillow warns, then raises, past its own bomb limit; we check ours first.
+            # Pillow warns, then raises, past its own bomb limit; ours was checked first.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise Rejected("too_many_pixels", f"{width}x{height} is over {max_pixels} pixels")
-                # A full decode (at 1/8 scale for JPEG) finds truncated or corrupt data.
-                img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
+                img.draft("RGB", (max(1, found.width // 8), max(1, found.height // 8)))
                 img.load()
-    except Rejected:
-        raise
     except Image.DecompressionBombError as exc:
         raise Rejected("too_many_pixels", str(exc)) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         reason = "truncated_image" if "truncated" in str(exc).lower() else "corrupt_image"
         raise Rejected(reason, str(exc)) from exc
-    return ImageInfo(kind, width, height)

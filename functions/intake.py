@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from adapters.blobs import BlobStore, NotFound
+from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.messages import Publisher
@@ -37,13 +37,15 @@ def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publ
         return _maybe_republish(job, event, publisher, settings, jobs)
 
     try:
-        data = blobs.read(event.bucket, event.name, event.generation)
+        # The stored bytes as they are, size-checked by metadata before any is read.
+        data = blobs.read(event.bucket, event.name, event.generation, max_bytes=settings.max_upload_bytes)
+        info = inspect(data, job.content_type, settings.max_upload_bytes, settings.intake_decode_budget,
+                       settings.gpu_decode_budget)
     except NotFound:
         # Overwritten by a later upload: that generation's notification decides.
         return "stale_generation"
-    try:
-        info = inspect(data, job.content_type, settings.max_upload_bytes, settings.max_pixels)
-    except Rejected as rejected:
+    except (Encoded, TooLarge, Rejected) as refused:
+        rejected = _as_rejected(refused)
         now = datetime.now(timezone.utc)
         jobs.update(job_id, lambda j: j.move(State.REJECTED, now, reason=rejected.reason, detail=rejected.detail,
                                              upload_generation=event.generation))
@@ -57,6 +59,14 @@ def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publ
     _publish(queued, event, publisher, settings, jobs)
     log(logger, logging.INFO, "upload queued", job_id=job_id, width=info.width, height=info.height, kind=info.kind)
     return "queued"
+
+
+def _as_rejected(refused: Exception) -> Rejected:
+    if isinstance(refused, Encoded):
+        return Rejected("content_encoded", str(refused))
+    if isinstance(refused, TooLarge):
+        return Rejected("too_large", str(refused))
+    return refused
 
 
 def _publish(job: Job, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:

@@ -12,6 +12,11 @@ import io
 import numpy as np
 from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 
+from domain.decode_budget import Budget, OverBudget, enforce, full_decode_cost
+from domain.image_probe import Malformed, probe
+from domain.uploads import sniff
+from settings import get_settings
+
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 # Intake checks magic bytes too; decoding only these keeps every other decoder out of reach.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -25,22 +30,40 @@ _SRGB_BYTES = ImageCms.ImageCmsProfile(_SRGB).tobytes()
 
 
 class BadImage(ValueError):
-    """The bytes are not an image we can process: a permanent failure."""
+    """The bytes are not an image we can process: a permanent failure. `reason` is the code
+    the job ends with (an over-budget one from domain/decode_budget.py, else bad_image)."""
+
+    def __init__(self, detail: str, reason: str = "bad_image"):
+        super().__init__(detail)
+        self.reason = reason
 
 
-def decode(data: bytes, max_pixels: int = 64_000_000, max_side: int = 4096) -> Image.Image:
-    """Decode to RGB, upright (EXIF orientation applied), longest side at most `max_side`.
+def decode(data: bytes, budget: Budget | None = None) -> Image.Image:
+    """Decode to RGB, upright (EXIF orientation applied), longest side at most `budget.max_side`.
 
-    The pixel cap is checked on the header, before any pixel is decoded: the
-    service does not trust intake to have stopped decompression bombs. The
-    colour profile travels in `info["icc_profile"]`; an alpha channel already
-    in the input travels in `info[SOURCE_ALPHA]`.
+    The service does not trust intake: the file's structure is read and the decode's
+    memory and CPU are checked against `budget` (default: settings' gpu_decode_budget,
+    one request's share of the service) before any pixel is decoded. The colour profile
+    travels in `info["icc_profile"]`; an alpha channel already in the input travels in
+    `info[SOURCE_ALPHA]`.
     """
+    budget = budget or get_settings().gpu_decode_budget
+    max_side = budget.max_side
+    kind = sniff(data[:16])
+    if kind is None:
+        raise BadImage("cannot decode image: not a JPEG, PNG or WebP")
+    try:
+        found = probe(data, kind)
+        enforce(found, full_decode_cost(found, max_side), budget, "GPU decode")
+    except OverBudget as over:
+        raise BadImage(over.detail, reason=over.reason) from over
+    except Malformed as bad:
+        raise BadImage(f"cannot decode image: {bad}") from bad
     try:
         image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
-        if image.width * image.height > max_pixels:
-            raise BadImage(f"{image.width}x{image.height} is over the {max_pixels}-pixel cap")
-        if image.format == "JPEG":  # let libjpeg skip what the size cap would throw away
+        if (image.width, image.height) != (found.width, found.height):
+            raise BadImage(f"{image.width}x{image.height} is not the {found.width}x{found.height} its structure says")
+        if image.format in ("JPEG", "MPO"):  # let libjpeg skip what the size cap would throw away
             image.draft(image.mode, _capped((image.width, image.height), max_side))
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
@@ -50,7 +73,7 @@ def decode(data: bytes, max_pixels: int = 64_000_000, max_side: int = 4096) -> I
     except BadImage:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own, coarser cap
-        raise BadImage(f"over the pixel cap: {exc}") from exc
+        raise BadImage(f"over the pixel cap: {exc}", reason="too_many_pixels") from exc
     except Exception as exc:  # Pillow raises many types for bad data
         raise BadImage(f"cannot decode image: {exc}") from exc
 
@@ -123,8 +146,10 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
     return rgba
 
 
-def encode(rgba: Image.Image, output_format: str = "png", max_side: int = 4096, background: str = "#ffffff") -> bytes:
+def encode(rgba: Image.Image, output_format: str = "png", max_side: int | None = None,
+           background: str = "#ffffff") -> bytes:
     """PNG or WebP with alpha, or JPEG on a solid background (a colour name or hex). No EXIF or XMP is written."""
+    max_side = max_side or get_settings().output_max_side
     if max(rgba.size) > max_side:
         rgba = rgba.copy()
         rgba.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)

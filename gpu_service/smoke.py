@@ -26,7 +26,7 @@ def router_for(runtime) -> APIRouter:
         if not data or len(data) > MAX_BYTES:
             return Response("expected image bytes of up to 30 MB\n", status_code=400)
         try:
-            image = imaging.decode(data, runtime.settings.max_pixels)
+            image = imaging.decode(data, runtime.settings.gpu_decode_budget)
         except imaging.BadImage as exc:
             return Response(f"bad image: {exc}\n"[:300], status_code=400)
         mask = (await run_in_threadpool(runtime.engine.predict, [image]))[0]

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from adapters.blobs import BlobStore, NotFound
+from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
@@ -58,6 +58,12 @@ class _Abandon(Exception):
 
 def result_name(request: SegmentRequest) -> str:
     return f"results/{request.job_id}.{request.output_format}"
+
+
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, imaging.BadImage):
+        return exc.reason
+    return {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: "too_large"}[type(exc)]
 
 
 class Worker:
@@ -114,9 +120,11 @@ class Worker:
                 raise _Abandon(f"deadline passed during {stage}")
 
         try:
-            data = self.blobs.read(request.bucket, request.object, request.generation)
+            # Raw bytes, bounded by metadata first; the decode has its own budget (intake is not trusted).
+            data = self.blobs.read(request.bucket, request.object, request.generation,
+                                   max_bytes=self.settings.max_upload_bytes)
             lap("download")
-            image = imaging.decode(data, self.settings.max_pixels)
+            image = imaging.decode(data, self.settings.gpu_decode_budget)
             lap("decode")
             try:
                 mask = self.segment(image, max(0.0, deadline - time.monotonic()))
@@ -126,8 +134,8 @@ class Worker:
             output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format,
                                     self.settings.output_max_side)
             lap("encode")
-        except (imaging.BadImage, NotFound) as exc:
-            reason = "bad_image" if isinstance(exc, imaging.BadImage) else "upload_missing"
+        except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:
+            reason = _failure_reason(exc)
             self._report(JobEvent(job_id=request.job_id, kind="failed", attempt=attempt, reason=reason,
                                   detail=str(exc)[:300], timings=timings))
             log(logger, logging.WARNING, "job failed permanently", job_id=request.job_id, reason=reason)

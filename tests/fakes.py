@@ -6,7 +6,7 @@ import copy
 import threading
 from datetime import datetime, timedelta, timezone
 
-from adapters.blobs import BlobStore, NotFound
+from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.jobs import JobRepository
 from adapters.leases import LeaseStore
 from adapters.messages import Publisher
@@ -45,19 +45,25 @@ class FakeJobs(JobRepository):
 class FakeBlobs(BlobStore):
     def __init__(self):
         self.objects: dict[tuple[str, str], tuple[bytes, str, str]] = {}  # -> (data, content_type, generation)
+        self.encodings: dict[tuple[str, str], str] = {}  # Content-Encoding metadata, when set
         self.generation = 1000
         self._lock = threading.RLock()
 
-    def put(self, bucket: str, name: str, data: bytes, content_type: str = "") -> str:
+    def put(self, bucket: str, name: str, data: bytes, content_type: str = "", content_encoding: str = "") -> str:
         with self._lock:
             self.generation += 1
             self.objects[(bucket, name)] = (data, content_type, str(self.generation))
+            self.encodings[(bucket, name)] = content_encoding
             return str(self.generation)
 
-    def read(self, bucket, name, generation=None):
+    def read(self, bucket, name, generation=None, max_bytes=None):
         entry = self.objects.get((bucket, name))
         if entry is None or (generation and entry[2] != str(generation)):
             raise NotFound(f"{bucket}/{name}#{generation}")
+        if encoding := self.encodings.get((bucket, name)):
+            raise Encoded(encoding)
+        if max_bytes is not None and len(entry[0]) > max_bytes:
+            raise TooLarge(len(entry[0]), max_bytes)
         return entry[0]
 
     def write_once(self, bucket, name, data, content_type):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from adapters.blobs import GcsBlobs, NotFound
+from adapters.blobs import Encoded, GcsBlobs, NotFound, TooLarge
 from adapters.jobs import FirestoreJobs
 from adapters.leases import FirestoreLeases
 from adapters.messages import PubSubPublisher
@@ -102,6 +102,28 @@ def test_write_once_keeps_the_first_result(clients, stack):
     assert blobs.read(bucket, name) == b"first" and blobs.exists(bucket, name)
     with pytest.raises(NotFound):
         blobs.read(bucket, f"it/{uuid.uuid4().hex}")
+
+
+def test_read_takes_raw_bytes_and_refuses_encoded_or_oversized_objects_by_metadata(clients, stack):
+    import gzip
+
+    blobs = GcsBlobs(clients["storage"])
+    bucket = clients["storage"].bucket(stack.env["UPLOADS_BUCKET"])
+    photo = b"\xff\xd8\xff" + b"A" * 100_000
+    encoded = bucket.blob(f"it/{uuid.uuid4().hex}")
+    encoded.content_encoding = "gzip"
+    encoded.upload_from_string(gzip.compress(photo), content_type="image/jpeg")
+    # What the plain download does: decompressive transcoding, 700x the stored bytes here.
+    assert encoded.download_as_bytes() == photo
+    with pytest.raises(Encoded):
+        blobs.read(bucket.name, encoded.name, str(encoded.generation), max_bytes=1 << 20)
+    plain = bucket.blob(f"it/{uuid.uuid4().hex}")
+    plain.upload_from_string(photo, content_type="image/jpeg")
+    with pytest.raises(TooLarge):
+        blobs.read(bucket.name, plain.name, str(plain.generation), max_bytes=50_000)
+    assert blobs.read(bucket.name, plain.name, str(plain.generation), max_bytes=len(photo)) == photo
+    with pytest.raises(NotFound):  # another generation
+        blobs.read(bucket.name, plain.name, str(plain.generation + 1), max_bytes=len(photo))
 
 
 def test_signed_urls_upload_and_download_through_the_emulator(clients, stack):

@@ -155,7 +155,7 @@ def test_a_scale_down_whose_answer_fails_is_finished_by_the_pubsub_redelivery(st
 
         settings = Settings()
         ops = Ops(settings)
-        db = firestore.Client(project=stack.project)
+        db = firestore.Client(project=stack.project, database=settings.ops_database)  # ops state and log
         fresh_emergency_state(db)
         ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 5))
         faults = stack.url("cloud_run") + "/_local/faults"
@@ -195,7 +195,7 @@ def test_a_fault_between_scaling_down_and_recording_on_the_real_store(stack):
 
         settings = Settings()
         ops = Ops(settings)
-        db = firestore.Client(project=stack.project)
+        db = firestore.Client(project=stack.project, database=settings.ops_database)  # ops state and log
         fresh_emergency_state(db)
         ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 4))
         store = ops.store

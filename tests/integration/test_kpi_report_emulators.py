@@ -38,8 +38,11 @@ def stack(tmp_path_factory):
             from adapters.jobs import FirestoreJobs
             from adapters.ops import FirestoreOps
 
-            db = firestore.Client(project=running.project)
-            jobs, store = FirestoreJobs(db), FirestoreOps(db)
+            from settings import Settings
+
+            db = firestore.Client(project=running.project)  # jobs
+            ops_db = firestore.Client(project=running.project, database=Settings().ops_database)  # spend log
+            jobs, store = FirestoreJobs(db), FirestoreOps(ops_db, jobs_client=db)
             for job in week.jobs():
                 jobs.create(job)
             for s in week.spend():  # Billing's repeats land on the same document

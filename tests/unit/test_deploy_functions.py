@@ -134,3 +134,14 @@ def test_each_function_runs_as_the_account_the_declaration_names(topo, tmp_path,
     moved.write_text(yaml.safe_dump(declaration))
     with pytest.raises(ValueError, match="intake"):
         deploy.plan(topo, "acme")
+
+
+def test_intake_is_deployed_with_the_memory_its_decode_budget_reads(topo, monkeypatch):
+    from settings import Settings
+
+    [intake] = [d for d in deploy.plan(topo, "p") if d.target == "intake"]
+    env = deploy.environment(topo, "p", "us-central1", "123")
+    assert intake.memory == f"{Settings().intake_memory_mib}Mi" == "1024Mi"
+    deployed = Settings(**{name: env[name.upper()] for name in deploy.DECODE_BUDGET_SETTINGS})
+    assert deployed.intake_decode_budget == Settings().intake_decode_budget
+    assert deployed.gpu_decode_budget == Settings().gpu_decode_budget

@@ -102,9 +102,52 @@ def test_torch_is_the_pinned_cuda_build(docker):
     pins = dict(re.findall(r"^(torch|torchvision)==(\S+)", (ROOT / "gpu_service" / "requirements.txt").read_text(), re.M))
     args = _args(docker)
     assert args["TORCH_VERSION"] == pins["torch"] and args["TORCHVISION_VERSION"] == pins["torchvision"]
-    assert re.match(r"https://download\.pytorch\.org/whl/cu\d+$", args["TORCH_INDEX_URL"])
-    assert "--index-url ${TORCH_INDEX_URL} torch==${TORCH_VERSION}" in docker
-    assert args["CUDA_BASE"].startswith("nvidia/cuda:") and "-base-" in args["CUDA_BASE"]
+    # Production: PyTorch's CUDA 12.x index (Cloud Run's L4 driver is CUDA 12.2); CI passes its own.
+    assert re.match(r"https://download\.pytorch\.org/whl/cu12\d$", args["TORCH_INDEX_URL"])
+    assert "--index-url ${TORCH_INDEX_URL}" in docker and "torch==${TORCH_VERSION}" in docker
+    assert "assert torch.version.cuda" in docker
+
+
+def test_base_is_a_pinned_debian_12_slim_with_its_python_3_11(docker):
+    base = _args(docker)["BASE_IMAGE"]
+    assert re.fullmatch(r"debian:12\.\d+-slim", base), "bookworm (Python 3.11), pinned to a point release"
+    froms = [rest for ins, rest in instructions(docker) if ins == "FROM"]
+    assert froms and all(rest.split()[0] == "${BASE_IMAGE}" for rest in froms), "one base, a build argument"
+    assert "cloud.google.com/run/docs/configuring/services/gpu" in docker, "cite what Cloud Run injects"
+    installs = [rest for ins, rest in instructions(docker) if ins == "RUN" and "apt-get install" in rest]
+    assert all(" python3 " in f" {r} " for r in installs)  # Debian's own python3: 3.11 on bookworm
+
+
+def test_only_headless_opencv_is_left_and_cv2_is_imported_in_the_final_stage(docker):
+    build, final = stages(docker)
+    install = next(rest for ins, rest in build if ins == "RUN" and "-r /tmp/req/requirements.txt" in rest)
+    # Both wheels share cv2/: remove the non-headless one, then reinstall headless over what it deleted.
+    assert install.index("pip uninstall -y opencv-python") < install.index("--force-reinstall")
+    assert '"opencv-python-headless==$headless"' in install
+    warm = next(rest for ins, rest in final if ins == "RUN" and "Remover(" in rest)
+    assert warm.index("import cv2") < warm.index("Remover(")
+    assert "'opencv-python'" in warm, "the build fails if the non-headless distribution is still installed"
+
+
+def test_nothing_unused_goes_into_the_image(docker):
+    gpu = (ROOT / "gpu_service" / "requirements.txt").read_text()
+    assert "onnxruntime" not in gpu, "onnxruntime serves only the CPU engine"
+    assert "onnxruntime" in (ROOT / "requirements-cpu-engine.txt").read_text()
+    assert "-r requirements-cpu-engine.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert "pip uninstall -y opencv-python triton" in docker
+
+
+def test_code_changes_do_not_rebuild_the_warm_layers(docker):
+    build, final = stages(docker)
+    steps = [(ins, rest) for ins, rest in build if ins in ("RUN", "COPY")]
+    torch_at = next(i for i, (ins, rest) in enumerate(steps) if "torch==${TORCH_VERSION}" in rest)
+    first_copy = next(i for i, (ins, _) in enumerate(steps) if ins == "COPY")
+    assert torch_at < first_copy, "torch before anything from the build context"
+    assert all("requirements.txt" in rest for ins, rest in steps if ins == "COPY"), "the build stage copies only requirements"
+    kinds = [(ins, rest) for ins, rest in final if ins in ("RUN", "COPY")]
+    warm_at = next(i for i, (ins, rest) in enumerate(kinds) if "Remover(" in rest)
+    code_at = min(i for i, (ins, rest) in enumerate(kinds) if ins == "COPY" and not rest.startswith("--from"))
+    assert warm_at < code_at, "the checkpoint check and numba warm-up come before the service's code"
 
 
 def test_runs_as_a_non_root_user_and_honours_port(docker):

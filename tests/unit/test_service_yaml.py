@@ -79,3 +79,17 @@ def test_engine_settings_match_the_image():
     dockerfile = (ROOT / "gpu_service" / "Dockerfile").read_text()
     for name in ("ENGINE", "INSPYRENET_CKPT", "INSPYRENET_MODE", "ENGINE_DEVICE", "BATCH_MAX_SIZE", "MAX_PENDING"):
         assert f"{name}={values[name]}" in dockerfile
+
+
+def test_the_decode_budget_reads_the_memory_and_concurrency_deployed(service):
+    from settings import Settings
+
+    limits = _container(service)["resources"]["limits"]
+    env = _env(_container(service))
+    deployed = Settings(gpu_memory_mib=int(env["GPU_MEMORY_MIB"]), max_pending=int(env["MAX_PENDING"]))
+    assert _gib(limits["memory"]) * 1024 == deployed.gpu_memory_mib == Settings().gpu_memory_mib
+    assert service["spec"]["template"]["spec"]["containerConcurrency"] == deployed.max_pending
+    share = (deployed.gpu_memory_mib - deployed.gpu_reserved_mib) * 1024 * 1024 // deployed.max_pending
+    assert deployed.gpu_decode_budget.memory_bytes == share
+    bigger = render(SERVICE, env={"GPU_MEMORY_MIB": "49152"})
+    assert _gib(_container(bigger)["resources"]["limits"]["memory"]) == 48

@@ -4,9 +4,11 @@ import pytest
 from PIL import Image
 
 from domain.uploads import Rejected, check_request, inspect, sniff
+from settings import Settings
 
 MB = 1024 * 1024
 LIMIT, PIXELS = 30 * MB, 64_000_000
+BUDGET = Settings().intake_decode_budget  # the deployed one (1 GiB intake)
 
 
 def encoded(fmt: str, size=(64, 48), mode="RGB") -> bytes:
@@ -17,13 +19,13 @@ def encoded(fmt: str, size=(64, 48), mode="RGB") -> bytes:
 
 def reason(data: bytes, declared: str) -> str:
     with pytest.raises(Rejected) as caught:
-        inspect(data, declared, LIMIT, PIXELS)
+        inspect(data, declared, LIMIT, BUDGET)
     return caught.value.reason
 
 
 @pytest.mark.parametrize("fmt,declared", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")])
 def test_real_images_pass(fmt, declared):
-    info = inspect(encoded(fmt), declared, LIMIT, PIXELS)
+    info = inspect(encoded(fmt), declared, LIMIT, BUDGET)
     assert (info.width, info.height) == (64, 48)
 
 
@@ -50,7 +52,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 def test_a_48_megapixel_phone_photo_passes():
     photo = encoded("JPEG", (8000, 6000))
-    assert inspect(photo, "image/jpeg", LIMIT, PIXELS).width == 8000
+    assert inspect(photo, "image/jpeg", LIMIT, BUDGET).width == 8000
 
 
 def test_corrupt_png_body():
