@@ -12,6 +12,8 @@ import io
 import numpy as np
 from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 
+from gpu_service import foreground
+
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 # Intake checks magic bytes too; decoding only these keeps every other decoder out of reach.
 INPUT_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -100,8 +102,13 @@ def _to_srgb_if_needed(image: Image.Image, icc: bytes | None) -> tuple[Image.Ima
     return (image if image.mode == "RGB" else image.convert("RGB")), icc
 
 
-def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image.Image:
-    """The subject on a transparent background; an alpha already in the input is kept (multiplied in)."""
+def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none", estimate_foreground: bool = True) -> Image.Image:
+    """The subject on a transparent background; an alpha already in the input is kept (multiplied in).
+
+    Soft-edge pixels get the subject's estimated colour instead of the photo's
+    (gpu_service/foreground.py), so the old background does not show through in
+    fur on any output format. The alpha is never changed. This runs on the
+    request's thread, never on the model's batcher thread."""
     alpha = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if alpha.size != image.size:
         raise ValueError(f"mask {alpha.size} does not match image {image.size}")
@@ -115,6 +122,8 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
         raise ValueError(f"unknown effect {effect!r}")
     # Fully transparent pixels carry no colour: the background must not ride along
     # hidden in the file (and zeros compress several times better).
+    if estimate_foreground:
+        subject = Image.fromarray(foreground.estimate(np.asarray(subject), np.asarray(alpha)), "RGB")
     visible = alpha.point(lambda v: 255 if v else 0)
     rgba = Image.composite(subject, Image.new("RGB", subject.size, 0), visible)
     rgba.putalpha(alpha)
