@@ -4,10 +4,15 @@ A sample pet is cut along its ground-truth mask, softened by a Gaussian blur
 (sigma 3 px), and laid over a saturated colour: C = s*P + (1 - s)*K. Soft-edge
 pixels are those where the *output* alpha is in (0.1, 0.9), i.e. what a
 customer sees half-transparent. There the visible colour V is compared with
-the photo's own colour P.
+the pet's own colour R.
+
+The pet's own colour R at a soft pixel: the photo's pixel where the truth
+mask is set; outside it, the photo's colour at the nearest pixel of the pet
+(the ideal colour of a half-transparent pixel out there is the fur beside it,
+not the old background the photo had there).
 
 Background-hue excess, in 1/255 units: the mean over soft pixels and channels
-of u_c * (V_c - P_c), where u_c = +1 on the channels where K is high and -1
+of u_c * (V_c - R_c), where u_c = +1 on the channels where K is high and -1
 where it is low. Green (0, 255, 0) counts G up and R, B down; white counts
 every channel up; black every channel down. Positive: the old background shows;
 negative: over-corrected toward the opposite hue. Both count.
@@ -36,6 +41,16 @@ def photo_and_mask(name: str) -> tuple[np.ndarray, np.ndarray]:
     return photo, mask
 
 
+def own_colour(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """R: the photo inside the pet, the nearest pet pixel's colour outside it."""
+    from scipy import ndimage
+
+    if not mask.any():
+        return photo
+    rows, cols = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
+    return photo[rows, cols]
+
+
 def composite(photo: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
     soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), SOFTEN_SIGMA)[..., None]
     mixed = soft * photo.astype(np.float32) + (1.0 - soft) * np.array(colour, np.float32)
@@ -59,13 +74,13 @@ def visible_colour(output: bytes, alpha: np.ndarray, jpeg_background: tuple[int,
     return (rgb - (1.0 - a) * np.array(jpeg_background, np.float32)) / a
 
 
-def hue_excess(visible: np.ndarray, photo: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int]) -> float:
+def hue_excess(visible: np.ndarray, own: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int]) -> float:
     """Mean background-hue excess (1/255 units) on the soft pixels of `alpha` (uint8)."""
     soft = (alpha > SOFT[0] * 255) & (alpha < SOFT[1] * 255)
     if not soft.any():
         return 0.0
     direction = np.where(np.array(colour) >= 128, 1.0, -1.0)
-    return float(((visible[soft] - photo[soft].astype(np.float32)) * direction).mean())
+    return float(((visible[soft] - own[soft].astype(np.float32)) * direction).mean())
 
 
 def iou(alpha: np.ndarray, mask: np.ndarray) -> float:
