@@ -107,6 +107,9 @@ def quality(names: list[str], engine, others: bool) -> dict:
                     visible = fringe.visible_colour(output, alpha, JPEG_BACKGROUND)
                     rows.setdefault(f"ours {when} {output_format}", []).append(
                         fringe.hue_excess(visible, own, alpha, colour))
+                    if output_format == "png":
+                        rows.setdefault(f"ours {when} png, 0.9 < a < 1", []).append(
+                            fringe.hue_excess(visible, own, alpha, colour, fringe.NEAR_OPAQUE))
             alpha_unchanged &= bool(np.array_equal(alphas["before"], alphas["after"]))
             if others:
                 for label, kwargs in (("rembg", {}), ("rembg decontaminate", {"decontaminate": True})):

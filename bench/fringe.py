@@ -32,6 +32,7 @@ BACKGROUNDS = {"green": (0, 255, 0), "red": (255, 0, 0), "blue": (0, 0, 255), "b
                "white": (255, 255, 255)}
 SOFTEN_SIGMA = 3.0
 SOFT = (0.1, 0.9)
+NEAR_OPAQUE = (0.9, 1.0)  # the model's mask is a little soft inside the pet too
 
 
 def photo_and_mask(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,9 +75,11 @@ def visible_colour(output: bytes, alpha: np.ndarray, jpeg_background: tuple[int,
     return (rgb - (1.0 - a) * np.array(jpeg_background, np.float32)) / a
 
 
-def hue_excess(visible: np.ndarray, own: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int]) -> float:
-    """Mean background-hue excess (1/255 units) on the soft pixels of `alpha` (uint8)."""
-    soft = (alpha > SOFT[0] * 255) & (alpha < SOFT[1] * 255)
+def hue_excess(visible: np.ndarray, own: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int],
+               band: tuple[float, float] = SOFT) -> float:
+    """Mean background-hue excess (1/255 units) on the pixels of `alpha` (uint8) inside `band`
+    (default: the soft edge; NEAR_OPAQUE looks for over-correction inside the pet)."""
+    soft = (alpha > band[0] * 255) & (alpha < band[1] * 255)
     if not soft.any():
         return 0.0
     direction = np.where(np.array(colour) >= 128, 1.0, -1.0)
