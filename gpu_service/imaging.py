@@ -102,7 +102,8 @@ def _to_srgb_if_needed(image: Image.Image, icc: bytes | None) -> tuple[Image.Ima
     return (image if image.mode == "RGB" else image.convert("RGB")), icc
 
 
-def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none", estimate_foreground: bool = True) -> Image.Image:
+def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none",
+            estimate_foreground: bool = True) -> Image.Image:
     """The subject on a transparent background; an alpha already in the input is kept (multiplied in).
 
     Soft-edge pixels get the subject's estimated colour instead of the photo's
@@ -120,10 +121,10 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none", estimate
         subject = image
     else:
         raise ValueError(f"unknown effect {effect!r}")
-    # Fully transparent pixels carry no colour: the background must not ride along
-    # hidden in the file (and zeros compress several times better).
     if estimate_foreground:
         subject = Image.fromarray(foreground.estimate(np.asarray(subject), np.asarray(alpha)), "RGB")
+    # Fully transparent pixels carry no colour: the background must not ride along
+    # hidden in the file (and zeros compress several times better).
     visible = alpha.point(lambda v: 255 if v else 0)
     rgba = Image.composite(subject, Image.new("RGB", subject.size, 0), visible)
     rgba.putalpha(alpha)

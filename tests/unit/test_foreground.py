@@ -103,3 +103,44 @@ def test_sample_pets_over_saturated_backgrounds_keep_no_background_hue():
         for output_format in ("png", "webp", "jpeg"):
             assert means[(False, output_format)] > 30, (colour_name, output_format, means)
             assert abs(means[(True, output_format)]) <= 15, (colour_name, output_format, means)
+
+
+def test_the_step_runs_on_the_requests_thread_not_the_batchers(monkeypatch):
+    """The model's thread only runs forward passes: foreground estimation must not queue behind it."""
+    import threading
+
+    from events.schemas import SegmentRequest
+    from gpu_service.batcher import Batcher
+    from gpu_service.worker import Outcome, Worker
+    from settings import Settings
+    from tests.fakes import FakeBlobs, FakeLeases, FakePublisher
+
+    threads = {}
+
+    def forward(batch):
+        threads["forward"] = threading.get_ident()
+        return [np.asarray(x, np.float32) / 255.0 for x in batch]
+
+    real = foreground.estimate
+
+    def estimate(rgb, alpha):
+        threads["estimate"] = threading.get_ident()
+        return real(rgb, alpha)
+
+    monkeypatch.setattr(foreground, "estimate", estimate)
+    photo, alpha = disc_on(GREEN)
+    batcher = Batcher(forward, max_batch=4, max_wait=0.001, max_queue=8)
+    settings = Settings(lease_seconds=60)
+    blobs = FakeBlobs()
+    out = io.BytesIO()
+    Image.fromarray(photo).save(out, "PNG")
+    generation = blobs.put(settings.uploads_bucket, "uploads/x", out.getvalue(), "image/png")
+    worker = Worker(blobs=blobs, leases=FakeLeases(), publisher=FakePublisher(), settings=settings,
+                    segment=lambda image: batcher(alpha))
+    try:
+        request = SegmentRequest(job_id="b" * 32, bucket=settings.uploads_bucket, object="uploads/x",
+                                 generation=generation, content_type="image/png", output_format="png")
+        assert worker.process(request) is Outcome.DONE
+    finally:
+        batcher.close()
+    assert threads["estimate"] == threading.get_ident() != threads["forward"]
