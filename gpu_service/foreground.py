@@ -66,7 +66,7 @@ def estimate(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if factor > 1:
         shift = cv2.resize(shift, (width, height), interpolation=cv2.INTER_LINEAR)
     out = rgb.copy()
-    cv2.copyTo(cv2.add(rgb, shift, dtype=cv2.CV_8U), soft, out)  # add saturates to 0..255
+    cv2.add(rgb, shift, out, soft, cv2.CV_8U)  # soft pixels only; saturates to 0..255
     return out
 
 
