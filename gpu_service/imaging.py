@@ -1,6 +1,6 @@
 """Imaging around the model, in data-flow order: decode -> orient -> mask -> cut out -> encode.
 
-PIL and numpy only. The mask comes from an engine; everything else is here.
+PIL and numpy (and OpenCV in foreground.py). The mask comes from an engine; everything else is here.
 What goes out carries the colour profile and nothing else of the input's
 metadata: EXIF and XMP can hold the GPS position of the customer's home.
 """
