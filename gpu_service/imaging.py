@@ -1,6 +1,6 @@
 """Imaging around the model, in data-flow order: decode -> orient -> mask -> cut out -> encode.
 
-PIL and numpy only. The mask comes from an engine; everything else is here.
+PIL and numpy (and OpenCV in foreground.py). The mask comes from an engine; everything else is here.
 What goes out carries the colour profile and nothing else of the input's
 metadata: EXIF and XMP can hold the GPS position of the customer's home.
 """
@@ -15,6 +15,7 @@ from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 from domain.decode_budget import Budget, OverBudget, enforce, full_decode_cost
 from domain.image_probe import Malformed, probe
 from domain.uploads import sniff
+from gpu_service import foreground
 from settings import get_settings
 
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
@@ -123,8 +124,14 @@ def _to_srgb_if_needed(image: Image.Image, icc: bytes | None) -> tuple[Image.Ima
     return (image if image.mode == "RGB" else image.convert("RGB")), icc
 
 
-def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image.Image:
-    """The subject on a transparent background; an alpha already in the input is kept (multiplied in)."""
+def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none",
+            estimate_foreground: bool = True) -> Image.Image:
+    """The subject on a transparent background; an alpha already in the input is kept (multiplied in).
+
+    Soft-edge pixels get the subject's estimated colour instead of the photo's
+    (gpu_service/foreground.py), so the old background does not show through in
+    fur on any output format. The alpha is never changed. This runs on the
+    request's thread, never on the model's batcher thread."""
     alpha = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if alpha.size != image.size:
         raise ValueError(f"mask {alpha.size} does not match image {image.size}")
@@ -136,6 +143,8 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none") -> Image
         subject = image
     else:
         raise ValueError(f"unknown effect {effect!r}")
+    if estimate_foreground:
+        subject = Image.fromarray(foreground.estimate(np.asarray(subject), np.asarray(alpha)), "RGB")
     # Fully transparent pixels carry no colour: the background must not ride along
     # hidden in the file (and zeros compress several times better).
     visible = alpha.point(lambda v: 255 if v else 0)

@@ -1,0 +1,146 @@
+"""Foreground colour on soft edges: the old background must not show in the fur, and the alpha never moves."""
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpu_service import foreground, imaging
+from tests.samples import SAMPLES
+
+RED, GREEN = (200, 30, 30), (0, 255, 0)
+needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
+                                   reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
+
+
+def disc_on(background, size=(320, 240), sigma=4.0):
+    """A red disc blended onto `background` with a soft edge; returns the photo and its true alpha."""
+    w, h = size
+    yy, xx = np.mgrid[:h, :w]
+    hard = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (min(w, h) / 3) ** 2).astype(np.float32)
+    soft = cv2.GaussianBlur(hard, (0, 0), sigma)[..., None]
+    photo = soft * np.array(RED, np.float32) + (1 - soft) * np.array(background, np.float32)
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8), np.clip(soft[..., 0] * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def green_excess(rgb, alpha):
+    soft = (alpha > 25) & (alpha < 230)
+    diff = rgb[soft].astype(np.float32) - np.array(RED, np.float32)
+    return float((diff * np.array([-1, 1, -1])).mean())
+
+
+@pytest.mark.parametrize("size", [(320, 240), (2400, 1800)], ids=["working size", "scaled down and back"])
+def test_soft_edge_pixels_take_the_subjects_colour_not_the_backgrounds(size):
+    photo, alpha = disc_on(GREEN, size, sigma=4.0 * size[0] / 320)
+    assert green_excess(photo, alpha) > 60  # the fringe the photo carries
+
+    out = foreground.estimate(photo, alpha)
+
+    assert abs(green_excess(out, alpha)) < 6
+    still = (alpha == 0) | (alpha == 255)
+    assert np.array_equal(out[still], photo[still])
+
+
+def test_cut_out_keeps_the_alpha_and_its_opaque_and_clear_pixels():
+    photo, alpha = disc_on(GREEN)
+    image = Image.fromarray(photo)
+    mask = alpha.astype(np.float32) / 255.0
+    before = np.asarray(imaging.cut_out(image, mask, estimate_foreground=False))
+    after = np.asarray(imaging.cut_out(image, mask))
+
+    assert np.array_equal(before[..., 3], after[..., 3])
+    still = (after[..., 3] == 0) | (after[..., 3] == 255)
+    assert np.array_equal(before[still], after[still])
+    assert green_excess(before[..., :3], alpha) > 60 and abs(green_excess(after[..., :3], alpha)) < 6
+
+
+def test_the_jpeg_on_a_solid_background_shows_no_fringe():
+    photo, alpha = disc_on(GREEN)
+    mask = alpha.astype(np.float32) / 255.0
+    for flag, ok in ((False, lambda x: x > 30), (True, lambda x: abs(x) < 6)):
+        jpeg = imaging.encode(imaging.cut_out(Image.fromarray(photo), mask, estimate_foreground=flag), "jpeg")
+        flat = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.float32)
+        a = np.maximum(alpha.astype(np.float32) / 255.0, 1e-3)[..., None]
+        assert ok(green_excess((flat - (1 - a) * 255.0) / a, alpha)), flag  # the colour unmixed from white
+
+
+def test_no_soft_pixels_means_nothing_changes_and_bad_shapes_are_refused():
+    photo, alpha = disc_on(GREEN)
+    hard = np.where(alpha >= 128, 255, 0).astype(np.uint8)
+    assert np.array_equal(foreground.estimate(photo, hard), photo)
+    with pytest.raises(ValueError, match="do not match"):
+        foreground.estimate(photo, hard[:-1])
+
+
+@needs_samples
+def test_sample_pets_over_saturated_backgrounds_keep_no_background_hue():
+    """The issue's measure on 6 sample pets, U^2-Net-p masks, every background and output format:
+    the mean excess is within 15/255 (today's cut-out is far above), and the alpha is unchanged."""
+    from bench import fringe
+    from bench.common import MODELS, sample_names
+    from gpu_service.engines import new_engine
+
+    engine = new_engine("u2netp", model_dir=MODELS)
+    names = sample_names()[::4]
+    for colour_name, colour in fringe.BACKGROUNDS.items():
+        excess = {}
+        for name in names:
+            photo, truth = fringe.photo_and_mask(name)
+            own = fringe.own_colour(photo, truth)
+            image = imaging.decode(fringe.png(fringe.composite(photo, truth, colour)))
+            mask = engine.predict([image])[0]
+            cuts = {flag: imaging.cut_out(image, mask, estimate_foreground=flag) for flag in (False, True)}
+            alpha = np.asarray(cuts[True].getchannel("A"))
+            assert np.array_equal(alpha, np.asarray(cuts[False].getchannel("A")))
+            for flag, cut in cuts.items():
+                for output_format in ("png", "webp", "jpeg"):
+                    output = imaging.encode(cut, output_format)
+                    visible = fringe.visible_colour(output, alpha, (255, 255, 255))
+                    excess.setdefault((flag, output_format), []).append(fringe.hue_excess(visible, own, alpha, colour))
+        means = {key: float(np.mean(v)) for key, v in excess.items()}
+        for output_format in ("png", "webp", "jpeg"):
+            assert means[(False, output_format)] > 30, (colour_name, output_format, means)
+            assert abs(means[(True, output_format)]) <= 15, (colour_name, output_format, means)
+
+
+def test_the_step_runs_on_the_requests_thread_not_the_batchers(monkeypatch):
+    """The model's thread only runs forward passes: foreground estimation must not queue behind it."""
+    import threading
+
+    from events.schemas import SegmentRequest
+    from gpu_service.batcher import Batcher
+    from gpu_service.worker import Outcome, Worker
+    from settings import Settings
+    from tests.fakes import FakeBlobs, FakeLeases, FakePublisher
+
+    threads = {}
+
+    def forward(batch):
+        threads["forward"] = threading.get_ident()
+        return [np.asarray(x, np.float32) / 255.0 for x in batch]
+
+    real = foreground.estimate
+
+    def estimate(rgb, alpha):
+        threads["estimate"] = threading.get_ident()
+        return real(rgb, alpha)
+
+    monkeypatch.setattr(foreground, "estimate", estimate)
+    photo, alpha = disc_on(GREEN)
+    batcher = Batcher(forward, max_batch=4, max_wait=0.001, max_queue=8)
+    settings = Settings(lease_seconds=60)
+    blobs = FakeBlobs()
+    out = io.BytesIO()
+    Image.fromarray(photo).save(out, "PNG")
+    generation = blobs.put(settings.uploads_bucket, "uploads/x", out.getvalue(), "image/png")
+    worker = Worker(blobs=blobs, leases=FakeLeases(), publisher=FakePublisher(), settings=settings,
+                    segment=lambda image, timeout=None: batcher(alpha, timeout))
+    try:
+        request = SegmentRequest(job_id="b" * 32, bucket=settings.uploads_bucket, object="uploads/x",
+                                 generation=generation, content_type="image/png", output_format="png")
+        assert worker.process(request) is Outcome.DONE
+    finally:
+        batcher.close()
+    assert threads["estimate"] == threading.get_ident() != threads["forward"]
