@@ -35,7 +35,10 @@ locals {
     "pipeline-datastore" = { sa = "fn-pipeline", role = "roles/datastore.user" }
     "ops-datastore"      = { sa = "fn-ops", role = "roles/datastore.user" }
     "gpu-datastore"      = { sa = "gpu-service", role = "roles/datastore.user" }
-    "gpu-metrics"        = { sa = "gpu-service", role = "roles/monitoring.metricWriter" }
+    # The Managed Service for Prometheus sidecar in the GPU service (deploy/service.yaml)
+    # writes the service's /metrics as this account; it is the role Google documents.
+    # https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar
+    "gpu-metrics" = { sa = "gpu-service", role = "roles/monitoring.metricWriter" }
     # The deployer creates the GPU service and the functions (which are Cloud Run
     # services) and sets their invoker policies: run.admin is the narrowest role
     # with setIamPolicy. The canary's gates read Cloud Monitoring.

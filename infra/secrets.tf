@@ -4,6 +4,9 @@ locals {
   secrets = {
     "rollback-webhook-token" = "Token Cloud Monitoring's webhook presents to the rollback function"
     "slack-webhook-url"      = "Slack-compatible incoming webhook for budget and rollback announcements"
+    # Read by Terraform only (notification channels in monitoring.tf), no runtime.
+    "monitoring-slack-token"   = "Cloud Monitoring Slack app token of the alerts channel"
+    "monitoring-pagerduty-key" = "PagerDuty integration key critical alerts page"
   }
 }
 
@@ -20,8 +23,9 @@ resource "google_secret_manager_secret" "app" {
   depends_on = [google_project_service.apis]
 }
 
+# The monitoring-* secrets are read by Terraform alone: no runtime account gets them.
 resource "google_secret_manager_secret_iam_member" "ops_reads" {
-  for_each  = google_secret_manager_secret.app
+  for_each  = { for k, s in google_secret_manager_secret.app : k => s if !startswith(k, "monitoring-") }
   secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime["fn-ops"].member
