@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = 5.0
     max_pending: int = 16
     shed_retry_after_seconds: int = 10
+    # Drills only: seconds added to the model load, as a slow checkpoint read would
+    # (the local cold-start rollback drill starts a revision slower than the plan allows).
+    model_load_delay_seconds: float = 0.0
 
     # Budget, scaling and rollback (see scheduler/ and functions/)
     gpu_service: str = "pet-cutout-gpu"
@@ -75,9 +78,15 @@ class Settings(BaseSettings):
     rollback_webhook_user: str = ""
     rollback_webhook_password: str = ""
     slack_webhook_url: str = ""
-    rollback_policies: str = "gpu-error-rate"  # alert policy display names that trigger a rollback
+    # Alert policy display names that trigger a rollback: topology.yaml's `rollback: true`
+    # conditions (tests/unit/test_alerts.py keeps the two equal).
+    rollback_policies: str = "gpu-error-rate,gpu-processing-time,gpu-memory-503,gpu-slow-cold-start"
     rollback_window_seconds: int = 30 * 60  # at most one automatic rollback per service per window
     known_good_collection: str = "known_good"
+
+    # The local alert evaluator multiplies every declared duration by this (tests
+    # compress minutes to seconds, as the rollback drill does); thresholds stay.
+    alert_time_scale: float = 1.0
 
     log_level: str = "INFO"
 

@@ -90,6 +90,7 @@ class Runtime:
                 self._adapters = default_adapters
             a = self._adapters()
             started = time.perf_counter()
+            time.sleep(self.settings.model_load_delay_seconds)
             engine = self._engine_factory()
             s = self.settings
             self.batcher = Batcher(engine.forward, max_batch=s.batch_max_size, max_wait=s.batch_max_wait_ms / 1000,
