@@ -22,6 +22,7 @@ given for its severity route.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from domain.alerts import Condition, conditions
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Evaluator:
         self.open: dict[tuple[str, str], Incident] = {}
         self.history: list[Incident] = []
         self._since: dict[tuple[str, str], float] = {}  # when a sampled signal began to hold
+        self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -216,8 +220,9 @@ class Evaluator:
         while not self._stop.wait(self.period):
             try:
                 self.evaluate()
-            except requests.RequestException:  # the stack is going down
-                pass
+            except Exception as exc:  # noqa: BLE001 - keep evaluating; tests read `errors`
+                self.errors.append(repr(exc))
+                logger.exception("alert evaluation failed")
 
     def stop(self) -> None:
         self._stop.set()
