@@ -60,24 +60,23 @@ def big_photo() -> bytes:
 class Shoppers:
     """Push requests for fresh jobs, four at a time, recording (time, status)."""
 
+    SMALL, BIG = "uploads/drill.jpg", "uploads/drill-12mp.jpg"
+
     def __init__(self, url: str, bucket: str, photos: dict[str, int]):
         self.url, self.bucket = url + "/pubsub/segment", bucket
         self.photos = photos  # object -> generation
-        self.object = "uploads/drill.jpg"
-        self.big_every = 0  # every Nth push sends the 12 MP photo (0: never)
         self.outcomes: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(4)]
+        self._threads: list[threading.Thread] = []
+        self._big = threading.Event()
 
-    def push(self) -> int:
-        name = "uploads/drill-12mp.jpg" if self.big_every and len(self.outcomes) % self.big_every == 0 \
-            else self.object
+    def push(self, name: str = SMALL) -> int:
         job = {"job_id": uuid.uuid4().hex, "bucket": self.bucket, "object": name,
                "generation": str(self.photos[name]), "content_type": "image/jpeg"}
         envelope = {"subscription": "projects/demo-proj/subscriptions/segment",
                     "message": {"data": base64.b64encode(json.dumps(job).encode()).decode(),
                                 "messageId": uuid.uuid4().hex, "attributes": {}}}
-        status = requests.post(self.url, json=envelope, timeout=60).status_code
+        status = requests.post(self.url, json=envelope, timeout=120).status_code
         self.outcomes.append((time.time(), status))
         return status
 
@@ -85,11 +84,26 @@ class Shoppers:
         while not self._stop.is_set():
             self.push()
 
+    def _run_big(self):
+        while not self._big.is_set():
+            self.push(self.BIG)
+
     def start(self):
         self._stop.clear()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(4)]
         for thread in self._threads:
             thread.start()
+
+    def big_photos(self) -> threading.Thread:
+        """One more shopper, sending 12 MP phone photos one after another, until big_photos_end()."""
+        self._big.clear()
+        thread = threading.Thread(target=self._run_big, daemon=True)
+        thread.start()
+        return thread
+
+    def big_photos_end(self, thread: threading.Thread) -> None:
+        self._big.set()
+        thread.join(120)
 
     def stop(self):
         self._stop.set()
@@ -171,7 +185,9 @@ def test_a_good_revision_reaches_100_percent_and_becomes_known_good(stack):
     done = canary(stack, "good")
     watching.stop()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert [i.policy for i in watching.history if i.revision.startswith("pet-cutout-gpu-good-")] == []
+    # No rollback condition met (a warning such as p95 > 5 s can be, on two shared CPU cores).
+    rollback_names = {c.name for c in watching.conditions if c.rollback}
+    assert [i.policy for i in watching.history if i.policy in rollback_names] == []
     assert not _log(stack, "rollback")
     [(revision, percent)] = serving(stack).items()
     assert percent == 100 and revision.startswith("pet-cutout-gpu-good-")
@@ -205,8 +221,10 @@ def _drill(stack, criterion: str, tag: str, *args: str, gate: int = 120) -> tupl
         ours = lambda: [i for i in watching.history  # noqa: E731
                         if i.policy == criterion and i.revision.startswith(f"pet-cutout-gpu-{tag}-")]
         while not ours() and time.monotonic() < deadline:
-            assert deploy.poll() is None, ([(i.policy, i.revision, i.summary) for i in watching.history],
-                                           deploy.communicate()[0][-3000:])
+            if deploy.poll() is not None:
+                pytest.fail(f"the canary ended first: {[(i.policy, i.revision[15:]) for i in watching.history]} "
+                            f"{[i.summary for i in watching.history if i.revision.startswith('pet-cutout-gpu-' + tag)]}"
+                            f" {watching.errors} {deploy.communicate()[0][-1500:]}")
             time.sleep(0.05)
         [incident] = ours()
         while serving(stack) != {good: 100}:
@@ -275,11 +293,13 @@ def test_rollback_drill_processing_time(stack):
 
 
 def test_rollback_drill_memory_pressure(stack):
-    stack.shoppers.big_every = 2  # shoppers' 12 MP phone photos, every other push
+    # One shopper sends 12 MP phone photos, which a 720Mi instance cannot hold (the smoke
+    # test's photo fits); at 50 % the bad revision meets one within a few pushes.
+    big = stack.shoppers.big_photos()
     try:
-        _drill(stack, "gpu-memory-503", "small", "--memory", "720Mi")
+        _drill(stack, "gpu-memory-503", "small", "--memory", "720Mi", "--steps", "50,100")
     finally:
-        stack.shoppers.big_every = 0
+        stack.shoppers.big_photos_end(big)
 
 
 def test_rollback_drill_slow_cold_start(stack):
