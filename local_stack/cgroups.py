@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class MemoryLimit:
     @classmethod
     def create(cls, limit_bytes: int) -> "MemoryLimit | None":
         parent = _own_memory_cgroup()
+        _sweep(parent)
         try:
             folder = parent / f"local-run-{uuid.uuid4().hex[:8]}"
             folder.mkdir()
@@ -64,5 +66,21 @@ class MemoryLimit:
     def remove(self) -> None:
         try:
             os.rmdir(self.folder)
+        except OSError:
+            pass
+
+
+def _sweep(parent: Path | None, older_than: float = 600.0) -> None:
+    """Remove limits left behind by local Cloud Runs that were killed before cleaning up
+    (only empty ones: rmdir refuses a cgroup with a process in it)."""
+    if parent is None:
+        return
+    try:
+        stale = [f for f in parent.glob("local-run-*") if time.time() - f.stat().st_mtime > older_than]
+    except OSError:
+        return
+    for folder in stale:
+        try:
+            os.rmdir(folder)
         except OSError:
             pass
