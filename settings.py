@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # The GPU service's container memory and concurrency (deploy/service.yaml: memory,
     # containerConcurrency = MAX_PENDING); the model, CUDA's host buffers and the server
     # keep gpu_reserved_mib, and each admitted request may decode within an equal share.
-    gpu_memory_mib: int = 32 * 1024
+    gpu_memory_mib: int = 31 * 1024  # the gpu container's share; the metrics collector has the rest of 32 GiB
     gpu_reserved_mib: int = 8 * 1024
     # CPU seconds one decode may take: a 48 MP progressive photo needs about 0.5 here,
     # a JPEG with hundreds of repeated scans tens. Intake's 1 GiB instance has 0.583
@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     batch_max_wait_ms: float = 5.0
     max_pending: int = 16
     shed_retry_after_seconds: int = 10
+    # Drills only: seconds added to the model load, as a slow checkpoint read would
+    # (the local cold-start rollback drill starts a revision slower than the plan allows).
+    model_load_delay_seconds: float = 0.0
 
     # Budget, scaling and rollback (see scheduler/ and functions/)
     # Empty: the shipped scheduler/schedules.yaml. A path is read on every warm request
@@ -110,13 +113,19 @@ class Settings(BaseSettings):
     rollback_webhook_user: str = ""
     rollback_webhook_password: str = ""
     slack_webhook_url: str = ""
-    rollback_policies: str = "gpu-error-rate"  # alert policy display names that trigger a rollback
+    # Alert policy display names that trigger a rollback: topology.yaml's `rollback: true`
+    # conditions (tests/unit/test_alerts.py keeps the two equal).
+    rollback_policies: str = "gpu-error-rate,gpu-processing-time,gpu-memory-503,gpu-slow-cold-start"
     rollback_window_seconds: int = 30 * 60  # at most one automatic rollback per service per window
     known_good_collection: str = "known_good"
     # Operations state (ops_* collections, known_good) lives in its own Firestore
     # database: IAM conditions on the database name keep the GPU service and the
     # public functions from writing it (infra/access). The emulator serves any name.
     ops_database: str = "ops"
+
+    # The local alert evaluator multiplies every declared duration by this (tests
+    # compress minutes to seconds, as the rollback drill does); thresholds stay.
+    alert_time_scale: float = 1.0
 
     log_level: str = "INFO"
 

@@ -41,8 +41,9 @@ class CloudRun(abc.ABC):
 
     @abc.abstractmethod
     def deploy(self, service: str, *, revision: str, image: str, env: dict[str, str],
-               traffic: list[TrafficEntry]) -> None:
-        """A new revision from the current template with `image` and `env` changes, and `traffic`."""
+               traffic: list[TrafficEntry], memory: str = "") -> None:
+        """A new revision from the current template with `image` and `env` changes (and the
+        serving container's memory limit, e.g. "16Gi", when given), and `traffic`."""
 
     @abc.abstractmethod
     def tag_url(self, service: str, tag: str) -> str: ...
@@ -102,7 +103,7 @@ class RunV2CloudRun(CloudRun):
         self._update(body, ["scaling.min_instance_count", "scaling.max_instance_count"])
 
     def deploy(self, service: str, *, revision: str, image: str, env: dict[str, str],
-               traffic: list[TrafficEntry]) -> None:
+               traffic: list[TrafficEntry], memory: str = "") -> None:
         from google.cloud import run_v2
 
         template = self._get(service).template
@@ -112,6 +113,8 @@ class RunV2CloudRun(CloudRun):
         merged = {e.name: e for e in container.env}
         merged.update({name: run_v2.EnvVar(name=name, value=value) for name, value in env.items()})
         container.env = list(merged.values())
+        if memory:
+            container.resources.limits["memory"] = memory
         body = run_v2.Service(name=self._name(service), template=template, traffic=self._targets(traffic))
         self._update(body, ["template", "traffic"])
 

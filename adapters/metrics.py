@@ -1,8 +1,10 @@
-"""Per-revision request outcomes and latency: what the canary's gates read.
+"""Per-revision request outcomes, latency, memory and start-up: what the canary's gates read.
 
-Production: Cloud Monitoring's built-in Cloud Run metrics
-(`run.googleapis.com/request_count` by response code class, and
-`request_latencies`). Locally: the local Cloud Run router's own counts.
+Production: Cloud Monitoring's built-in Cloud Run metrics (`run.googleapis.com/
+request_count` by response code, `request_latencies`, `container/memory/utilizations`,
+`container/startup_latencies`). Locally: the local Cloud Run's own counts, which
+apply the same GPU-error rule (domain/alerts.py).
+https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run
 """
 
 from __future__ import annotations
@@ -11,16 +13,30 @@ import abc
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.alerts import is_gpu_error, is_unavailable
+
 
 @dataclass(frozen=True)
 class RevisionStats:
     requests: int
-    errors: int  # 5xx answers
+    errors: int  # GPU errors: 5xx other than 503 (domain.alerts.is_gpu_error)
     p95_seconds: float | None
+    unavailable: int = 0  # 503 answers
+    mean_seconds: float | None = None
+    memory_utilization: float | None = None  # highest used / limit seen
+    startup_seconds: float | None = None  # slowest instance start
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+    def signals(self) -> dict[str, float | None]:
+        """The values of topology.yaml's per-revision signals."""
+        share = (lambda n: n / self.requests) if self.requests else (lambda n: None)
+        return {"gpu_error_ratio": share(self.errors), "gpu_unavailable_ratio": share(self.unavailable),
+                "gpu_failure_ratio": share(self.errors + self.unavailable), "gpu_mean_seconds": self.mean_seconds,
+                "gpu_p95_seconds": self.p95_seconds, "gpu_memory_utilization": self.memory_utilization,
+                "gpu_startup_seconds": self.startup_seconds}
 
 
 class RevisionMetrics(abc.ABC):
@@ -40,7 +56,9 @@ class LocalRouterMetrics(RevisionMetrics):
                                      params={"since": start.timestamp(), "until": end.timestamp()}, timeout=10)
         response.raise_for_status()
         row = response.json()["revisions"].get(revision, {})
-        return RevisionStats(row.get("requests", 0), row.get("errors", 0), row.get("p95_seconds"))
+        return RevisionStats(row.get("requests", 0), row.get("errors", 0), row.get("p95_seconds"),
+                             row.get("unavailable", 0), row.get("mean_seconds"), row.get("memory_utilization"),
+                             row.get("startup_seconds"))
 
 
 class CloudMonitoringMetrics(RevisionMetrics):
@@ -62,21 +80,36 @@ class CloudMonitoringMetrics(RevisionMetrics):
         from google.cloud import monitoring_v3
         from google.protobuf import duration_pb2
 
+        aligner, reducer = monitoring_v3.Aggregation.Aligner, monitoring_v3.Aggregation.Reducer
         # One bucket over the whole gate (at least a minute, Monitoring's sampling period).
         period = duration_pb2.Duration(seconds=max(60, int((end - start).total_seconds())))
-        counts = monitoring_v3.Aggregation(
-            alignment_period=period, per_series_aligner=monitoring_v3.Aggregation.Aligner.ALIGN_DELTA,
-            cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
-            group_by_fields=["metric.labels.response_code_class"])
-        requests = errors = 0
+        counts = monitoring_v3.Aggregation(alignment_period=period, per_series_aligner=aligner.ALIGN_DELTA,
+                                           cross_series_reducer=reducer.REDUCE_SUM,
+                                           group_by_fields=["metric.labels.response_code"])
+        requests = errors = unavailable = 0
         for series in self._series("request_count", service, revision, start, end, counts):
             total = sum(point.value.int64_value for point in series.points)
+            code = int(series.metric.labels.get("response_code", "0") or 0)
             requests += total
-            if series.metric.labels.get("response_code_class") == "5xx":
-                errors += total
-        latency = monitoring_v3.Aggregation(
-            alignment_period=period, per_series_aligner=monitoring_v3.Aggregation.Aligner.ALIGN_PERCENTILE_95,
-            cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_MAX)
-        p95_ms = [point.value.double_value for series in
-                  self._series("request_latencies", service, revision, start, end, latency) for point in series.points]
-        return RevisionStats(requests, errors, max(p95_ms) / 1000.0 if p95_ms else None)
+            errors += total if is_gpu_error(code) else 0
+            unavailable += total if is_unavailable(code) else 0
+
+        def highest(metric: str, percentile) -> float | None:
+            aggregation = monitoring_v3.Aggregation(alignment_period=period, per_series_aligner=percentile,
+                                                    cross_series_reducer=reducer.REDUCE_MAX)
+            values = [point.value.double_value for series in
+                      self._series(metric, service, revision, start, end, aggregation) for point in series.points]
+            return max(values) if values else None
+
+        p95_ms = highest("request_latencies", aligner.ALIGN_PERCENTILE_95)
+        # The mean of a distribution: its delta over the gate carries count and mean.
+        deltas = monitoring_v3.Aggregation(alignment_period=period, per_series_aligner=aligner.ALIGN_DELTA)
+        points = [point.value.distribution_value for series in
+                  self._series("request_latencies", service, revision, start, end, deltas) for point in series.points]
+        count = sum(p.count for p in points)
+        mean_ms = sum(p.mean * p.count for p in points) / count if count else None
+        memory = highest("container/memory/utilizations", aligner.ALIGN_PERCENTILE_99)
+        startup_ms = highest("container/startup_latencies", aligner.ALIGN_PERCENTILE_99)
+        seconds = lambda ms: None if ms is None else ms / 1000.0  # noqa: E731
+        return RevisionStats(requests, errors, seconds(p95_ms), unavailable, seconds(mean_ms), memory,
+                             seconds(startup_ms))

@@ -1,14 +1,15 @@
 """Canary roll-out of the GPU service.
 
 python -m deploy.canary --project P --region R --service S --image IMAGE --tag TAG
-    [--steps 10,50,100] [--gate-seconds N] [--max-error-rate 0.05] [--max-p95-seconds 5]
-    [--min-requests 0] [--max-gate-seconds N] [--env KEY=VALUE ...] [--smoke-image FILE]
+    [--steps 10,50,100] [--gate-seconds N] [--min-requests 0] [--max-gate-seconds N]
+    [--env KEY=VALUE ...] [--memory 16Gi] [--smoke-image FILE]
 
 1. deploy a new revision with no traffic, under TAG;
 2. smoke-test it through the tag's URL (/ready, then one real segmentation);
 3. shift traffic step by step; after each step's gate, read the new revision's
-   error rate and p95 latency (Cloud Monitoring; the local Cloud Run's counts
-   when CLOUD_RUN_ENDPOINT is set) and revert to the previous split if it fails;
+   signals (Cloud Monitoring; the local Cloud Run's counts when CLOUD_RUN_ENDPOINT
+   is set) and revert to the previous split if any gate of topology.yaml `alerts:`
+   holds (every rollback condition, and those marked `gate`), at its declared threshold;
 4. at 100 %, record the revision as known-good (what automatic rollback returns to).
 
 Exit status: 0 rolled out, 1 reverted or stopped, 2 bad arguments.
@@ -34,6 +35,7 @@ from adapters.logs import log
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import ServiceCaller
 from adapters.ops import OpsStore
+from domain import alerts
 from deploy.traffic import same_split, shifted, without_tag
 
 logger = logging.getLogger("deploy.canary")
@@ -46,11 +48,11 @@ class Options:
     tag: str
     steps: list[int] = field(default_factory=lambda: [10, 50, 100])
     gate_seconds: float = 300.0
-    max_error_rate: float = 0.05
-    max_p95_seconds: float = 5.0
+    gates: list[alerts.Condition] = field(default_factory=lambda: declared_gates())
     min_requests: int = 0
     max_gate_seconds: float | None = None  # a quiet gate waits for min_requests up to this long (3 gates)
     env: dict[str, str] = field(default_factory=dict)
+    memory: str = ""  # the new revision's memory limit ("16Gi"); empty keeps the service's
     smoke_image: bytes = b""
 
 
@@ -58,15 +60,21 @@ class Stop(Exception):
     """The roll-out stops here (reason in the message)."""
 
 
+def declared_gates(topology: dict | None = None) -> list[alerts.Condition]:
+    """The gates of topology.yaml (the process's environment fills its placeholders)."""
+    from local_stack import topology as topo  # the one loader of topology.yaml
+
+    return alerts.gates(alerts.conditions(topology if topology is not None else topo.load()))
+
+
 def judge(stats: RevisionStats, options: Options) -> str | None:
-    """Why the gate fails, or None when it passes."""
+    """Why the gate fails, or None when it passes. A gate judges the step's values,
+    whatever its declared duration: the step's own wait is the duration here."""
     if stats.requests < options.min_requests:
         return f"only {stats.requests} requests (need {options.min_requests})"
-    if stats.error_rate > options.max_error_rate:
-        return f"error rate {stats.error_rate:.1%} > {options.max_error_rate:.1%} ({stats.errors}/{stats.requests})"
-    if stats.p95_seconds is not None and stats.p95_seconds > options.max_p95_seconds:
-        return f"p95 latency {stats.p95_seconds:.2f}s > {options.max_p95_seconds:.2f}s"
-    return None
+    values = stats.signals()
+    failed = [gate.why(values) for gate in options.gates if gate.breached(values)]
+    return "; ".join(failed) or None
 
 
 def smoke_image() -> bytes:
@@ -116,7 +124,7 @@ def roll_out(options: Options, *, cloud_run: CloudRun, metrics: RevisionMetrics,
     before = without_tag(cloud_run.traffic(service), options.tag)
     revision = f"{service}-{options.tag}-{secrets.token_hex(2)}"[:63]
     log(logger, logging.INFO, "deploying", revision=revision, image=options.image, before=_show(before))
-    cloud_run.deploy(service, revision=revision, image=options.image, env=options.env,
+    cloud_run.deploy(service, revision=revision, image=options.image, env=options.env, memory=options.memory,
                      traffic=[*before, TrafficEntry(revision, 0, options.tag)])
     store.record("canary_deployed", service=service, revision=revision, image=options.image, tag=options.tag)
     parked = [*before, TrafficEntry(revision, 0, options.tag)]  # the previous split; the tag stays to debug
@@ -130,7 +138,9 @@ def roll_out(options: Options, *, cloud_run: CloudRun, metrics: RevisionMetrics,
             log(logger, logging.INFO, "traffic shifted", revision=revision, percent=percent, split=_show(current))
             stats = _gate(options, revision, current, cloud_run=cloud_run, metrics=metrics, sleep=sleep)
             log(logger, logging.INFO, "gate", revision=revision, percent=percent, requests=stats.requests,
-                errors=stats.errors, error_rate=round(stats.error_rate, 4), p95_seconds=stats.p95_seconds)
+                errors=stats.errors, error_rate=round(stats.error_rate, 4), p95_seconds=stats.p95_seconds,
+                unavailable=stats.unavailable, mean_seconds=stats.mean_seconds,
+                memory_utilization=stats.memory_utilization, startup_seconds=stats.startup_seconds)
             if reason := judge(stats, options):
                 raise Stop(f"gate at {percent}%: {reason}")
     except Stop as stop:
@@ -190,10 +200,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tag", required=True, type=_tag)
     parser.add_argument("--steps", default="10,50,100", type=_steps)
     parser.add_argument("--gate-seconds", type=float, default=300.0)
-    parser.add_argument("--max-error-rate", type=float, default=0.05)
-    parser.add_argument("--max-p95-seconds", type=float, default=5.0)
     parser.add_argument("--min-requests", type=int, default=0, help="requests a gate needs to judge")
     parser.add_argument("--max-gate-seconds", type=float, help="how long a quiet gate may wait (3 gates)")
+    parser.add_argument("--memory", default="", help="memory limit of the new revision, e.g. 16Gi")
     parser.add_argument("--env", action="append", default=[], type=_env, help="KEY=VALUE for the new revision")
     parser.add_argument("--smoke-image", type=Path, help="a photo for the smoke test (default: a synthetic one)")
     return parser.parse_args(argv)
@@ -228,9 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level)
     ops = Ops(settings)
     options = Options(service=args.service, image=args.image, tag=args.tag, steps=args.steps,
-                      gate_seconds=args.gate_seconds, max_error_rate=args.max_error_rate,
-                      max_p95_seconds=args.max_p95_seconds, min_requests=args.min_requests,
-                      max_gate_seconds=args.max_gate_seconds, env=dict(args.env),
+                      gate_seconds=args.gate_seconds, min_requests=args.min_requests,
+                      max_gate_seconds=args.max_gate_seconds, env=dict(args.env), memory=args.memory,
                       smoke_image=args.smoke_image.read_bytes() if args.smoke_image else b"")
     return roll_out(options, cloud_run=ops.cloud_run, metrics=revision_metrics(settings), store=ops.store,
                     caller=ops.caller)

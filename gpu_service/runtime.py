@@ -97,6 +97,7 @@ class Runtime:
             self._enter("loading_model")
             started = time.perf_counter()
             try:
+                time.sleep(self.settings.model_load_delay_seconds)  # drills only (a slow cold start)
                 engine = self._engine_factory()
             except Exception as exc:
                 self._enter("failed")

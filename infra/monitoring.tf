@@ -1,23 +1,18 @@
-# Alerts at the store's thresholds, a webhook channel to the rollback function and
-# a dashboard. Queries are PromQL over Cloud Run's built-in metrics.
+# Alert policies for every condition of topology.yaml `alerts:` (rendered by the
+# topology module: infra/topology/alerts.tf), their notification channels by
+# severity, the webhook channel to the rollback function, and a dashboard.
 locals {
-  gpu_filter = "monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\""
-  # 503 is the service's back-pressure ("busy, retry"), not a failure: Pub/Sub
-  # simply redelivers. Everything else in 5xx counts as an error.
-  gpu_errors   = "sum(rate(run_googleapis_com:request_count{${local.gpu_filter},response_code_class=\"5xx\",response_code!=\"503\"}[1m]))"
-  gpu_requests = "sum(rate(run_googleapis_com:request_count{${local.gpu_filter}}[1m]))"
-  gpu_p95_ms   = "histogram_quantile(0.95, sum by (le) (rate(run_googleapis_com:request_latencies_bucket{${local.gpu_filter}}[5m])))"
-  gpu_start_ms = "histogram_quantile(0.99, sum by (le) (rate(run_googleapis_com:container_startup_latencies_bucket{${local.gpu_filter}}[30m])))"
-  dead_letters = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=\"dead-letter\"}[10m]))"
-
-  # The rollback function acts on open incidents of this policy only (its
-  # ROLLBACK_POLICIES). Threshold and duration come from topology.yaml `alerts:`
-  # where declared (the local stack evaluates the same condition), else variables.
-  rollback_policy      = "gpu-error-rate"
-  rollback_alert       = try(local.topology.alerts[local.rollback_policy], {})
-  error_rate_threshold = try(local.rollback_alert.max_error_rate, var.error_rate_threshold)
-  error_rate_duration  = try(local.rollback_alert.duration_seconds, 300)
-  people               = google_monitoring_notification_channel.email[*].id
+  alert_policies = module.topology.alert_policies
+  signal_queries = module.topology.signal_queries
+  # The rollback function acts on open incidents of these policies (its
+  # ROLLBACK_POLICIES, checked against the declaration by tests/unit/test_alerts.py).
+  rollback_policies = sort([for name, p in local.alert_policies : name if p.rollback])
+  # Severity routes: critical -> pager + Slack; warning -> Slack + e-mail.
+  # https://cloud.google.com/monitoring/support/notification-options
+  route_channels = {
+    critical = concat(google_monitoring_notification_channel.pager[*].id, google_monitoring_notification_channel.slack[*].id)
+    warning  = concat(google_monitoring_notification_channel.slack[*].id, google_monitoring_notification_channel.email[*].id)
+  }
 }
 
 resource "google_monitoring_notification_channel" "email" {
@@ -25,6 +20,40 @@ resource "google_monitoring_notification_channel" "email" {
   display_name = "pet-cutout operators"
   type         = "email"
   labels       = { email_address = var.alert_email }
+}
+
+# Slack through Cloud Monitoring's Slack app (type slack: label channel_name,
+# sensitive label auth_token) and PagerDuty (type pagerduty: sensitive service_key).
+# Their secrets are read from Secret Manager at apply time, like the rollback token.
+# https://cloud.google.com/monitoring/support/notification-options#slack
+# https://cloud.google.com/monitoring/support/notification-options#pagerduty
+data "google_secret_manager_secret_version" "slack_token" {
+  count  = var.alert_slack_channel == "" ? 0 : 1
+  secret = google_secret_manager_secret.app["monitoring-slack-token"].id
+}
+
+resource "google_monitoring_notification_channel" "slack" {
+  count        = var.alert_slack_channel == "" ? 0 : 1
+  display_name = "pet-cutout Slack"
+  type         = "slack"
+  labels       = { channel_name = var.alert_slack_channel }
+  sensitive_labels {
+    auth_token = data.google_secret_manager_secret_version.slack_token[0].secret_data
+  }
+}
+
+data "google_secret_manager_secret_version" "pager_key" {
+  count  = var.pager_enabled ? 1 : 0
+  secret = google_secret_manager_secret.app["monitoring-pagerduty-key"].id
+}
+
+resource "google_monitoring_notification_channel" "pager" {
+  count        = var.pager_enabled ? 1 : 0
+  display_name = "pet-cutout pager"
+  type         = "pagerduty"
+  sensitive_labels {
+    service_key = data.google_secret_manager_secret_version.pager_key[0].secret_data
+  }
 }
 
 # Basic auth (`webhook_basicauth`: labels url and username, sensitive label
@@ -52,91 +81,46 @@ resource "google_monitoring_notification_channel" "rollback" {
   }
 }
 
-resource "google_monitoring_alert_policy" "gpu_error_rate" {
-  display_name = local.rollback_policy
+resource "google_monitoring_alert_policy" "declared" {
+  for_each     = local.alert_policies
+  display_name = each.key
   combiner     = "OR"
+  severity     = upper(each.value.severity)
   documentation {
-    content   = "GPU service errors above ${local.error_rate_threshold * 100} % for ${local.error_rate_duration / 60} minutes. The rollback function moves traffic back to the last known-good revision. See docs/deploy.md#alerts."
+    content   = "${each.value.plan}.${each.value.rollback ? " The rollback function moves traffic back to the last known-good revision." : ""} See docs/deploy.md#alerts."
     mime_type = "text/markdown"
   }
   conditions {
-    display_name = "5xx ratio > ${local.error_rate_threshold * 100} % for ${local.error_rate_duration}s"
+    display_name = "${each.key}: above ${each.value.threshold} for ${each.value.duration}"
     condition_prometheus_query_language {
-      query               = "${local.gpu_errors} / ${local.gpu_requests} > ${local.error_rate_threshold}"
-      duration            = "${local.error_rate_duration}s"
+      query               = each.value.query
+      duration            = each.value.duration
       evaluation_interval = "60s"
     }
   }
   alert_strategy {
     auto_close = "1800s"
   }
-  notification_channels = concat(google_monitoring_notification_channel.rollback[*].id, local.people)
-}
-
-resource "google_monitoring_alert_policy" "gpu_latency" {
-  display_name = "gpu-p95-latency"
-  combiner     = "OR"
-  documentation {
-    content   = "Warm processing p95 above ${var.p95_latency_seconds} s for 10 minutes. See docs/deploy.md#alerts."
-    mime_type = "text/markdown"
-  }
-  conditions {
-    display_name = "request p95 > ${var.p95_latency_seconds} s"
-    condition_prometheus_query_language {
-      query               = "${local.gpu_p95_ms} > ${var.p95_latency_seconds * 1000}"
-      duration            = "600s"
-      evaluation_interval = "60s"
-    }
-  }
-  notification_channels = local.people
-}
-
-resource "google_monitoring_alert_policy" "gpu_cold_start" {
-  display_name = "gpu-cold-start"
-  combiner     = "OR"
-  documentation {
-    content   = "Container startup p99 above ${var.cold_start_p99_seconds} s: cold starts are slow (image pull, model load). See docs/deploy.md#alerts."
-    mime_type = "text/markdown"
-  }
-  conditions {
-    display_name = "startup p99 > ${var.cold_start_p99_seconds} s"
-    condition_prometheus_query_language {
-      query               = "${local.gpu_start_ms} > ${var.cold_start_p99_seconds * 1000}"
-      duration            = "0s"
-      evaluation_interval = "300s"
-    }
-  }
-  notification_channels = local.people
-}
-
-resource "google_monitoring_alert_policy" "dead_letters" {
-  display_name = "dead-letters"
-  combiner     = "OR"
-  documentation {
-    content   = "Messages reached the dead-letter topic: jobs ended failed with reason dead_letter. See docs/deploy.md#alerts."
-    mime_type = "text/markdown"
-  }
-  conditions {
-    display_name = "any message dead-lettered in 10 min"
-    condition_prometheus_query_language {
-      query               = "${local.dead_letters} > 0"
-      duration            = "0s"
-      evaluation_interval = "300s"
-    }
-  }
-  notification_channels = local.people
+  notification_channels = concat(
+    each.value.rollback ? google_monitoring_notification_channel.rollback[*].id : [],
+    local.route_channels[each.value.severity],
+  )
 }
 
 locals {
   dashboard_charts = {
-    "GPU requests per second by code class" = "sum by (response_code_class) (rate(run_googleapis_com:request_count{${local.gpu_filter}}[5m]))"
-    "GPU error ratio (5xx except 503)"      = "${local.gpu_errors} / ${local.gpu_requests}"
-    "GPU request latency p95 (ms)"          = local.gpu_p95_ms
-    "GPU container startup p99 (ms)"        = local.gpu_start_ms
-    "GPU instances"                         = "sum by (state) (run_googleapis_com:container_instance_count{${local.gpu_filter}})"
-    "GPU utilization"                       = "avg(run_googleapis_com:container_gpu_utilizations{${local.gpu_filter}})"
+    "GPU requests per second by code class" = "sum by (response_code_class) (rate(run_googleapis_com:request_count{monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\"}[5m]))"
+    "GPU error ratio (5xx except 503)"      = local.signal_queries.gpu_error_ratio
+    "GPU 503 ratio (busy, not ready)"       = local.signal_queries.gpu_unavailable_ratio
+    "GPU request latency p95 (s)"           = local.signal_queries.gpu_p95_seconds
+    "GPU container startup p99 (s)"         = local.signal_queries.gpu_startup_seconds
+    "GPU memory utilization"                = local.signal_queries.gpu_memory_utilization
+    "GPU queue depth"                       = local.signal_queries.gpu_queue_depth
+    "GPU device memory (bytes)"             = local.signal_queries.gpu_device_memory_bytes
+    "GPU instances"                         = "sum by (state) (run_googleapis_com:container_instance_count{monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\"})"
+    "GPU utilization"                       = "avg(run_googleapis_com:container_gpu_utilizations{monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\"})"
     "Function errors per second"            = "sum by (service_name) (rate(run_googleapis_com:request_count{monitored_resource=\"cloud_run_revision\",response_code_class=\"5xx\",service_name!=\"${local.gpu_service}\"}[5m]))"
-    "Dead-lettered messages (10 min)"       = local.dead_letters
+    "Dead-lettered messages (10 min)"       = local.signal_queries.dead_letters
   }
 }
 

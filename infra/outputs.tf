@@ -13,9 +13,9 @@ output "service_accounts" {
   value       = { for k, sa in google_service_account.runtime : k => sa.email }
 }
 
-output "rollback_policy" {
-  description = "Alert policy whose incidents the rollback function acts on."
-  value       = local.rollback_policy
+output "rollback_policies" {
+  description = "Alert policies whose incidents the rollback function acts on (its ROLLBACK_POLICIES)."
+  value       = join(",", local.rollback_policies)
 }
 
 output "image_repository" {

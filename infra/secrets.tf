@@ -5,6 +5,9 @@ locals {
     "rollback-webhook-token" = "Token Cloud Monitoring's webhook presents to the rollback function"
     "slack-webhook-url"      = "Slack-compatible incoming webhook for budget and rollback announcements"
     "session-signing-key"    = "HMAC key the public functions sign and check shopper sessions with"
+    # Read by Terraform only (notification channels in monitoring.tf), no runtime.
+    "monitoring-slack-token"   = "Cloud Monitoring Slack app token of the alerts channel"
+    "monitoring-pagerduty-key" = "PagerDuty integration key critical alerts page"
   }
 }
 

@@ -74,22 +74,17 @@ variable "rollback_webhook_enabled" {
   default     = false
 }
 
-variable "error_rate_threshold" {
-  description = "GPU service 5xx ratio that triggers the automatic rollback."
-  type        = number
-  default     = 0.05
+# Thresholds and durations of every alert are in topology.yaml `alerts:`, not here.
+variable "alert_slack_channel" {
+  description = "Slack channel (e.g. #pet-cutout-alerts) for critical and warning alerts; empty for none. Needs a version of the monitoring-slack-token secret first."
+  type        = string
+  default     = ""
 }
 
-variable "p95_latency_seconds" {
-  description = "Warm processing p95 target of the GPU service."
-  type        = number
-  default     = 5
-}
-
-variable "cold_start_p99_seconds" {
-  description = "Cold start (container startup) p99 target."
-  type        = number
-  default     = 35
+variable "pager_enabled" {
+  description = "Page on critical alerts through PagerDuty. Needs a version of the monitoring-pagerduty-key secret first."
+  type        = bool
+  default     = false
 }
 
 variable "artifact_repository" {

@@ -10,7 +10,11 @@
 - Router on port G: the service URL. Requests go to revisions by the traffic
   split (smooth weighted round robin, so 10 % is exactly 1 in 10); a tag's URL is
   `http://127.0.0.1:G/_tag/TAG`. Every request's outcome and latency is kept per
-  revision and served at `GET A/_local/stats` (what Cloud Monitoring reports).
+  revision and served at `GET A/_local/stats` (what Cloud Monitoring reports), with
+  each revision's start-up seconds, memory utilization and traffic percent.
+- A template's memory limit (`resources.limits.memory`) is enforced on the
+  revision's process (local_stack/cgroups.py): over it, the kernel kills the
+  process, and the router answers 503 as Cloud Run does for a lost instance.
 - Fault drills: `POST A/_local/faults?failing_updates=N` makes the next N updates
   apply their change but end their operation with an error.
 
@@ -41,6 +45,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.alerts import is_gpu_error, is_unavailable
+from local_stack.cgroups import MemoryLimit, parse_bytes
 from local_stack.processes import free_port, http_ok
 from local_stack.run_traffic import Split, percentile
 
@@ -59,15 +65,20 @@ class ApiError(Exception):
 class RevisionProcess:
     """One revision: a GPU-service process on its own port."""
 
-    def __init__(self, name: str, env: dict[str, str], logs: Path):
+    def __init__(self, name: str, env: dict[str, str], logs: Path, memory_limit: int | None = None):
         self.name = name
         self.port = free_port()
+        self.started_at = time.time()
+        self.startup_seconds: float | None = None  # until ready
+        self.memory = MemoryLimit.create(memory_limit) if memory_limit else None
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"rev-{name}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "gpu_service.app:app", "--host", "127.0.0.1",
                  "--port", str(self.port), "--no-access-log"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if self.memory:
+            self.memory.add(self.proc.pid)
 
     @property
     def url(self) -> str:
@@ -80,9 +91,13 @@ class RevisionProcess:
                 raise ApiError(409, "FAILED_PRECONDITION",
                                f"Revision '{self.name}' is not ready: its container exited with {self.proc.returncode}")
             if http_ok(self.url + "/ready"):  # 503 until the model is loaded
+                self.startup_seconds = time.time() - self.started_at  # Cloud Run's startup latency
                 return
             time.sleep(0.1)
         raise ApiError(409, "FAILED_PRECONDITION", f"Revision '{self.name}' did not become ready in {timeout:.0f}s")
+
+    def memory_utilization(self) -> float | None:
+        return self.memory.utilization() if self.memory else None
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -90,6 +105,9 @@ class RevisionProcess:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(5)
+        if self.memory:
+            self.memory.remove()
 
 
 class LocalCloudRun:
@@ -174,7 +192,8 @@ class LocalCloudRun:
         container = service.template.containers[0] if service.template.containers else run_v2.Container()
         env = {**os.environ, **{e.name: e.value for e in container.env},
                "K_SERVICE": self.short, "K_REVISION": name, "PORT": "0"}
-        process = RevisionProcess(name, env, self.logs)
+        memory = container.resources.limits.get("memory")
+        process = RevisionProcess(name, env, self.logs, parse_bytes(memory) if memory else None)
         try:
             process.wait_ready(self.ready_timeout)
         except ApiError as exc:
@@ -233,21 +252,40 @@ class LocalCloudRun:
         self.requests.append((time.time(), revision, status, seconds))
 
     def stats(self, since: float, until: float) -> dict:
+        """Per revision: requests in the window by outcome (a GPU error and a 503 as
+        domain/alerts.py defines them), latency, start-up, memory and traffic."""
         per: dict[str, list] = {}
         for at, revision, status, seconds in list(self.requests):
             if since <= at <= until:
                 per.setdefault(revision, []).append((status, seconds))
+        with self.lock:
+            processes = dict(self.processes)
+            percent = dict(self.split.weights)
         out = {}
-        for revision, rows in per.items():
-            errors = sum(1 for status, _ in rows if status >= 500)
-            out[revision] = {"requests": len(rows), "errors": errors, "error_rate": errors / len(rows),
-                             "p50_seconds": percentile([s for _, s in rows], 50),
-                             "p95_seconds": percentile([s for _, s in rows], 95)}
+        for revision in set(per) | set(processes):
+            rows = per.get(revision, [])
+            times = [s for _, s in rows]
+            errors = sum(1 for status, _ in rows if is_gpu_error(status))
+            unavailable = sum(1 for status, _ in rows if is_unavailable(status))
+            process = processes.get(revision)
+            out[revision] = {
+                "requests": len(rows), "errors": errors, "unavailable": unavailable,
+                "error_rate": errors / len(rows) if rows else 0.0,
+                "mean_seconds": sum(times) / len(times) if times else None,
+                "p50_seconds": percentile(times, 50), "p95_seconds": percentile(times, 95),
+                "startup_seconds": process.startup_seconds if process else None,
+                "started_at": process.started_at if process else None,
+                "memory_utilization": process.memory_utilization() if process else None,
+                "percent": percent.get(revision, 0), "url": process.url if process else None}
         return out
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.stop()
+        """All revisions at once, so their cleanup fits in the stack's grace period."""
+        threads = [threading.Thread(target=p.stop) for p in self.processes.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
 
 
 def _json(value):

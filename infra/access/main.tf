@@ -91,6 +91,10 @@ locals {
     "public-documents"   = { sa = "fn-public", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "pipeline-documents" = { sa = "fn-pipeline", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "gpu-documents"      = { sa = "gpu-service", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    # The Managed Service for Prometheus sidecar in the GPU service (deploy/service.yaml,
+    # container `collector`) writes the service's /metrics as gpu-service: the role Google
+    # documents, https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar
+    "gpu-metrics" = { sa = "gpu-service", role = "roles/monitoring.metricWriter", condition = null }
     # The warm function: rate-limit counters and the last finished job in (default),
     # the warm-up policy's state in the ops database.
     "warm-documents"  = { sa = "fn-warm", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }

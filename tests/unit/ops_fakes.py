@@ -40,7 +40,7 @@ class FakeCloudRun(CloudRun):
         self.current_scaling = scaling
         self.changes.append(("scaling", scaling))
 
-    def deploy(self, service, *, revision, image, env, traffic):
+    def deploy(self, service, *, revision, image, env, traffic, memory=""):
         self.revisions.add(revision)
         self.changes.append(("deploy", revision, image, dict(env)))
         self.set_traffic(service, traffic)

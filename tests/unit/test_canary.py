@@ -38,10 +38,15 @@ def test_a_reused_tag_is_freed():
 @pytest.mark.parametrize("stats, reason", [
     (RevisionStats(100, 1, 1.0), None),
     (RevisionStats(0, 0, None), None),
-    (RevisionStats(20, 2, 1.0), "error rate 10.0%"),
-    (RevisionStats(20, 0, 7.5), "p95 latency 7.50s"),
+    (RevisionStats(20, 2, 1.0), "gpu-error-rate (rollback: error rate > 5 % for 5 minutes): gpu_error_ratio 0.100"),
+    (RevisionStats(20, 0, 7.5), "gpu-p95-latency"),
+    (RevisionStats(20, 0, 1.0, mean_seconds=16.0), "gpu-processing-time"),
+    (RevisionStats(20, 0, 1.0, unavailable=5, memory_utilization=0.97), "gpu-memory-503"),
+    (RevisionStats(20, 0, 1.0, unavailable=5, memory_utilization=0.5), None),  # busy, not out of memory
+    (RevisionStats(20, 0, 1.0, unavailable=20), None),  # 503 is back-pressure, not a GPU error
+    (RevisionStats(20, 0, 1.0, startup_seconds=50.0), "gpu-slow-cold-start"),
 ])
-def test_judge(stats, reason):
+def test_judge_by_the_declared_gates(stats, reason):
     found = canary.judge(stats, canary.Options("svc", "img", "c"))
     assert (found is None) if reason is None else reason in found
 
@@ -127,4 +132,4 @@ def test_a_quiet_gate_waits_for_enough_requests_then_judges(world):
     code = canary.roll_out(canary.Options("svc", "img", "c", gate_seconds=0.01, min_requests=2, max_gate_seconds=10),
                            cloud_run=cloud_run, metrics=metrics, store=store, caller=caller, sleep=lambda s: None)
     assert code == 1 and len(metrics.asked) == 4
-    assert "error rate 100.0%" in store.kinds("canary_stopped")[0]["reason"]
+    assert "gpu_error_ratio 1.000 > 0.05" in store.kinds("canary_stopped")[0]["reason"]

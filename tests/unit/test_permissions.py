@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from deploy import functions as deploy_functions
+from deploy.render import render
 from local_stack import topology
 from tests.unit import iam_reach
 
@@ -34,6 +35,7 @@ PROJECT = "acme-prod"
 TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed (.ci/install-system adds it)")
 # Build steps that call no Google API themselves (local work inside the build).
+SERVICE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
 LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service"}  # no Google API calls
 
 
@@ -118,6 +120,10 @@ def found_operations(name: str, entry: dict) -> dict[str, list[dict]]:
             ops.setdefault(_gcloud_command(cmd), [{}])
         ops["gcloud functions deploy"] = [{"runtime": r} for r in sorted(runtimes)]
         return ops
+    if entry.get("container"):  # a sidecar of the GPU service: it does what Google documents for it
+        service = render(SERVICE_YAML)
+        containers = {c["name"] for c in service["spec"]["template"]["spec"]["containers"]}
+        return {"collector.write_time_series": [{}]} if entry["container"] in containers else {}
     if entry.get("step") == "*":
         return {op: [{}] for op in ("build.logs", "build.source")}
     if entry.get("step") and "runs" not in entry:

@@ -22,8 +22,8 @@ def service() -> dict:
     return render(SERVICE, env={})
 
 
-def _container(service: dict) -> dict:
-    [container] = service["spec"]["template"]["spec"]["containers"]
+def _container(service: dict, name: str = "gpu") -> dict:
+    [container] = [c for c in service["spec"]["template"]["spec"]["containers"] if c["name"] == name]
     return container
 
 
@@ -93,3 +93,35 @@ def test_the_decode_budget_reads_the_memory_and_concurrency_deployed(service):
     assert deployed.gpu_decode_budget.memory_bytes == share
     bigger = render(SERVICE, env={"GPU_MEMORY_MIB": "49152"})
     assert _gib(_container(bigger)["resources"]["limits"]["memory"]) == 48
+
+
+def test_metrics_reach_cloud_monitoring_through_the_prometheus_sidecar(service):
+    """The collector's default RunMonitoring scrapes 0.0.0.0:8080/metrics: the gpu container's
+    port and the route gpu_service/app.py serves, and only after the gpu container is up."""
+    import json
+
+    from gpu_service.app import create_app
+    from gpu_service.runtime import Runtime
+    from settings import Settings
+
+    template = service["spec"]["template"]
+    gpu, collector = _container(service), _container(service, "collector")
+    assert collector["image"].startswith(
+        "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:")
+    assert "ports" not in collector  # only the ingress container listens for requests
+    assert json.loads(template["metadata"]["annotations"]["run.googleapis.com/container-dependencies"]) == {
+        "collector": ["gpu"]}
+    assert [p["containerPort"] for p in gpu["ports"]] == [8080]
+    assert template["metadata"]["annotations"]["run.googleapis.com/cpu-throttling"] == "false"
+    routes = {getattr(route, "path", None) for route in create_app(Runtime(Settings()), load_on_start=False).routes}
+    assert "/metrics" in routes
+    # An instance's containers share its CPU and memory: 8 CPU and 32 GiB at most with an L4.
+    containers = template["spec"]["containers"]
+    assert sum(float(c["resources"]["limits"]["cpu"]) for c in containers) <= 8
+    assert sum(_gib(c["resources"]["limits"]["memory"]) for c in containers) <= 32
+
+
+def test_the_sidecar_image_can_be_pinned_per_release():
+    pinned = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:9.9.9"
+    service = render(SERVICE, env={"METRICS_SIDECAR_IMAGE": pinned})
+    assert _container(service, "collector")["image"] == pinned
