@@ -87,26 +87,31 @@ class Ops:
                              self.settings.region)
 
     @cached_property
-    def store(self) -> OpsStore:
+    def _jobs_db(self):
+        """The (default) database, where jobs live: one client for the store and the reports."""
         from google.cloud import firestore
 
+        return firestore.Client(project=self.settings.google_cloud_project)
+
+    @cached_property
+    def _ops_db(self):
+        """The operations database (settings.ops_database)."""
+        from google.cloud import firestore
+
+        return firestore.Client(project=self.settings.google_cloud_project, database=self.settings.ops_database)
+
+    @cached_property
+    def store(self) -> OpsStore:
         from adapters.ops import FirestoreOps
 
-        project = self.settings.google_cloud_project
-        return FirestoreOps(firestore.Client(project=project, database=self.settings.ops_database),
-                            jobs_client=firestore.Client(project=project),
-                            jobs_collection=self.settings.jobs_collection,
+        return FirestoreOps(self._ops_db, jobs_client=self._jobs_db, jobs_collection=self.settings.jobs_collection,
                             known_good_collection=self.settings.known_good_collection)
 
     @cached_property
     def report_source(self):
-        from google.cloud import firestore
-
         from adapters.reports import FirestoreReportSource
 
-        project = self.settings.google_cloud_project
-        return FirestoreReportSource(firestore.Client(project=project),
-                                     ops_client=firestore.Client(project=project, database=self.settings.ops_database),
+        return FirestoreReportSource(self._jobs_db, ops_client=self._ops_db,
                                      jobs_collection=self.settings.jobs_collection)
 
     @cached_property

@@ -44,13 +44,7 @@ def upload_url(request):
     cors, refusal = http.admit(request, "POST", settings)
     if refusal:
         return refusal
-    body, bad = None, None
-    try:
-        body = UploadUrlRequest.model_validate(http.read_json(request), strict=True)
-    except http.BadRequest as exc:
-        bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
-    except ValidationError as exc:
-        bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
+    body, bad = http.parse_body(request, UploadUrlRequest, cors)
     sessions = http.sessions(settings)
     session = sessions.verify(body.session_id) if body else None
     # Garbage counts against the caller's IP as much as a good request does.
@@ -100,13 +94,7 @@ def warm(request):
     cors, refusal = http.admit(request, "POST", settings)
     if refusal:
         return refusal
-    body, bad = None, None
-    try:
-        body = WarmRequest.model_validate(http.read_json(request), strict=True)
-    except http.BadRequest as exc:
-        bad = http.error(exc.status, exc.reason, exc.detail, headers=cors)
-    except ValidationError as exc:
-        bad = http.error(400, "bad_request", http.describe(exc), headers=cors)
+    body, bad = http.parse_body(request, WarmRequest, cors)
     session = http.sessions(settings).verify(body.session_id) if body else None
     if limited := http.rate_limited(request, "warm", session, settings, cors, rate_limiter):
         return limited

@@ -80,6 +80,17 @@ def read_json(request) -> object:
         raise BadRequest("malformed_json", "the body is not valid JSON") from exc
 
 
+def parse_body(request, model, cors: dict):
+    """(body, None) for a valid JSON body of `model`, else (None, the error answer).
+    The answer is not sent yet: the caller counts the request against its rate limits first."""
+    try:
+        return model.model_validate(read_json(request), strict=True), None
+    except BadRequest as exc:
+        return None, error(exc.status, exc.reason, exc.detail, headers=cors)
+    except ValidationError as exc:
+        return None, error(400, "bad_request", describe(exc), headers=cors)
+
+
 def describe(exc: ValidationError) -> str:
     """Which fields are wrong and why, without echoing the input back."""
     parts = []
