@@ -16,16 +16,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def probe(ctx: Context) -> tuple[bool, str]:
-    """(healthy, why not): /ready 200 and /health 200 with status ok."""
-    ready = ctx.gpu.get("/ready", timeout=60)
-    if ready.status_code != 200:
-        return False, f"/ready answered {ready.status_code}"
-    health = ctx.gpu.get("/health", timeout=30)
-    if health.status_code != 200:
-        return False, f"/health answered {health.status_code}"
-    status = health.json().get("status")
-    return status == "ok", "" if status == "ok" else f"/health status {status!r}"
+def probe(ctx: Context, wait: float = 30.0) -> tuple[bool, str]:
+    """(healthy, why not): /ready 200 and /health 200 with status ok. A service still
+    "starting" (loaded, its warm-up pass running) is given `wait` seconds to finish."""
+    deadline = time.monotonic() + wait
+    while True:
+        ready = ctx.gpu.get("/ready", timeout=60)
+        health = ctx.gpu.get("/health", timeout=30)
+        if ready.status_code != 200 and health.status_code != 200:
+            return False, f"/ready answered {ready.status_code}, /health {health.status_code}"
+        status = health.json().get("status") if health.status_code == 200 else None
+        if ready.status_code == 200 and status == "ok":
+            return True, ""
+        if status != "starting" or time.monotonic() > deadline:
+            return False, f"/ready answered {ready.status_code}, /health {health.status_code} status {status!r}"
+        time.sleep(0.5)
 
 
 @timed
