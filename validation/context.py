@@ -19,7 +19,7 @@ class Context:
     gpu: GpuService
     job_timeout: float = 180.0
     done_jobs: list = field(default_factory=list)  # (shopper, status) of finished jobs, for the results check
-    memory: "MemorySampler | None" = None
+    memory: MemorySampler | None = None
 
     def shopper(self, forwarded_for: str = "") -> Shopper:
         return Shopper(self.endpoints.upload_url, self.endpoints.job_status, forwarded_for)
@@ -62,7 +62,7 @@ class MemorySampler:
         self.peak_rss = max(self.peak_rss, m.get("process_resident_memory_bytes", 0.0))
         self.peak_device = max(self.peak_device, m.get("gpu_memory_bytes", 0.0))
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 

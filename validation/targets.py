@@ -33,12 +33,12 @@ PLAN = {
 # name: (factor, why) — applied to PLAN for --target local only.
 LOCAL_SCALE = {
     "warm_p95_seconds": (2.0, "CPU model (U^2-Net-p) on 2 shared cores, Pub/Sub emulator pushes in the path"),
-    "memory_bytes": (1 / 16, "the local GPU service is a CPU process held to a 2 GiB container share "
-                             "(28/32 of it), not a 32 GiB L4 instance"),
-    "burst_uploads": (0.08, "8 of the 100 shoppers upload a photo (one batch of the model): 100 through "
-                            "the CPU model would take minutes; all 100 get signed URLs concurrently"),
+    "memory_bytes": (1 / 16, ("the local GPU service is a CPU process held to a 2 GiB container share "
+                              "(28/32 of it), not a 32 GiB L4 instance")),
+    "burst_uploads": (0.08, ("8 of the 100 shoppers upload a photo (one batch of the model): 100 through "
+                             "the CPU model would take minutes; all 100 get signed URLs concurrently")),
     "high_res_megapixels": (None, "12 and 48 MP only (the range's ends), on the CPU"),
-    "warm_jobs": (0.3, "6 sequential jobs instead of 20, on the CPU"),
+    "warm_jobs": (0.25, "5 sequential jobs instead of 20, on the CPU"),
 }
 LOCAL_HIGH_RES = (12, 48)
 
@@ -86,7 +86,7 @@ class Endpoints:
     cold_start_wait_seconds: float = 0.0  # remote: idle first, so the service has scaled to zero
 
     @classmethod
-    def from_env(cls, env=os.environ) -> "Endpoints | None":
+    def from_env(cls, env=os.environ) -> Endpoints | None:
         if not env.get("VALIDATION_UPLOAD_URL"):
             return None
         return cls(
