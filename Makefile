@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup models demo test test-fast bench stack clean browser bench-load image image-test image-setup
+.PHONY: setup models demo test test-fast bench stack clean browser bench-load image image-test image-setup validate-local
 
 $(STAMP): requirements.txt gpu_service/requirements.txt requirements-cpu-engine.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ browser:
 # 100 concurrent shoppers against the upload-URL function, with the configured rate limits.
 bench-load: setup
 	$(BIN)/python bench/load_upload_urls.py
+
+# The release gate (validation/, as Cloud Build runs it against staging) against a local stack it starts.
+validate-local: setup
+	$(BIN)/python -m validation --target local --report .local/validation-local.json
 
 clean:
 	rm -rf .local out bench/results test-artifacts

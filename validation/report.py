@@ -50,7 +50,7 @@ def table(verdicts: list[Verdict], target: str, scale_notes: dict) -> str:
             lines.append(f"  {v.check}: {v.detail}")
     if scale_notes:
         lines.append("scaled for this machine (limit = plan x factor):")
-        lines += [f"  {name}: x{factor if factor is not None else '-'}: {why}" for name, (factor, why) in scale_notes.items()]
+        lines += [f"  {name}: {'x' + format(factor, 'g') if factor is not None else 'sizes changed'}: {why}" for name, (factor, why) in scale_notes.items()]
     passed = sum(v.passed for v in verdicts)
     lines.append(f"{passed}/{len(verdicts)} checks passed: {'GATE OPEN' if passed == len(verdicts) else 'GATE CLOSED'}")
     return "\n".join(lines)

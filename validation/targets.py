@@ -33,8 +33,8 @@ PLAN = {
 # name: (factor, why) — applied to PLAN for --target local only.
 LOCAL_SCALE = {
     "warm_p95_seconds": (2.0, "CPU model (U^2-Net-p) on 2 shared cores, Pub/Sub emulator pushes in the path"),
-    "memory_bytes": (1 / 16, ("the local GPU service is a CPU process held to a 2 GiB container share "
-                              "(28/32 of it), not a 32 GiB L4 instance")),
+    "memory_bytes": (1 / 16, ("the local GPU service is a U^2-Net-p CPU process: held to 28/32 of a 2 GiB "
+                              "budget (not enforced locally), not a 32 GiB L4 instance")),
     "burst_uploads": (0.08, ("8 of the 100 shoppers upload a photo (one batch of the model): 100 through "
                              "the CPU model would take minutes; all 100 get signed URLs concurrently")),
     "high_res_megapixels": (None, "12 and 48 MP only (the range's ends), on the CPU"),
