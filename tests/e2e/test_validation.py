@@ -50,7 +50,7 @@ def gpu_swapped(stack, app: str, **env: str):
 
 def test_the_gate_passes_against_the_local_stack_and_says_what_it_scaled(monkeypatch, stack, tmp_path, capsys):
     code, report = gate(monkeypatch, stack, tmp_path)
-    assert verdicts(report) == dict.fromkeys(["health", "cold_start", "warm_p95", "burst", "high_res", "memory",
+    assert verdicts(report) == dict.fromkeys(["cold_start", "health", "warm_p95", "burst", "high_res", "memory",
                                               "results_signed_get", "cors", "bad_upload"], True), report["checks"]
     assert code == 0 and report["passed"]
     assert set(report["scaled"]) >= {"warm_p95_seconds", "memory_bytes", "burst_uploads"}

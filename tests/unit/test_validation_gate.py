@@ -50,7 +50,7 @@ def test_a_remote_target_without_endpoints_cannot_run(tmp_path, monkeypatch, cap
 
 
 def test_every_check_says_what_it_validates():
-    assert list(checks.ORDER)[:2] == ["health", "cold_start"] and list(checks.ORDER)[-1] == "bad_upload"
+    assert list(checks.ORDER)[:2] == ["cold_start", "health"] and list(checks.ORDER)[-1] == "bad_upload"
     for run in checks.ORDER.values():
         module = __import__(run.__module__, fromlist=["_"])
         assert module.__doc__ and len(module.__doc__) > 80, run.__module__
