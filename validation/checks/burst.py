@@ -63,7 +63,10 @@ def run(ctx: Context) -> Verdict:
         bad = [f"{s['state']}:{s.get('reason')}" for s, _ in finished if s["state"] != "done"]
         problems.append(f"{len(done)}/{len(granted)} uploads done; others {bad[:5]}")
     url_seconds = sorted(t for _, _, t in answers)
+    summary = (f"{codes.get('201', 0)}/{shoppers} signed URLs granted at once "
+               f"(p95 {url_seconds[int(0.95 * (len(url_seconds) - 1))]:.2f} s), {len(done)} photos PUT and done")
     return Verdict("burst", not problems, len(done), min(uploads, must_grant), "done",
-                   f"{ctx.limits['burst_shoppers'].says}", ctx.scaled("burst_uploads"), "; ".join(problems),
+                   f"{ctx.limits['burst_shoppers'].says}", ctx.scaled("burst_uploads"),
+                   "; ".join(problems) or summary,
                    figures={"shoppers": shoppers, "codes": codes, "uploads": len(granted),
                             "url_p95_seconds": round(url_seconds[int(0.95 * (len(url_seconds) - 1))], 3)})

@@ -33,4 +33,5 @@ def run(ctx: Context) -> Verdict:
     figures = {f"{mp}_mp": {"bytes": len(photos[mp]), "state": s["state"], "timings": s.get("timings")}
                for mp, _, s in results}
     return Verdict("high_res", not problems, len(done), len(sizes), "done", ctx.limits["high_res_megapixels"].says,
-                   ctx.scaled("high_res_megapixels"), "; ".join(problems), figures=figures)
+                   ctx.scaled("high_res_megapixels"), "; ".join(problems) or ", ".join(
+                       f"{mp} MP ({len(photos[mp]) / 1e6:.1f} MB) done" for mp in sizes), figures=figures)

@@ -15,7 +15,10 @@ def run(ctx: Context) -> Verdict:
     if sampler is None or sampler.samples == 0:
         return Verdict("memory", False, None, limit, "B", ctx.limits["memory_bytes"].says, ctx.scaled("memory_bytes"),
                        "no /metrics sample was read under load (run it with burst or high_res)")
-    detail = "" if sampler.peak_rss < limit else "resident memory over the limit under load"
+    detail = (f"peak resident memory over {sampler.samples} /metrics reads; device memory peak "
+              f"{sampler.peak_device / 1024 ** 3:.2f} GiB")
+    if sampler.peak_rss >= limit:
+        detail = "resident memory over the limit under load; " + detail
     return Verdict("memory", sampler.peak_rss < limit, int(sampler.peak_rss), int(limit), "B",
                    ctx.limits["memory_bytes"].says, ctx.scaled("memory_bytes"), detail,
                    figures={"samples": sampler.samples, "metrics_errors": sampler.errors,
