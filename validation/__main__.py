@@ -49,10 +49,17 @@ def run_checks(target: str, endpoints: Endpoints, only: list[str] | None = None)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m validation")
-    parser.add_argument("--target", choices=["local", "staging", "production"], required=True)
-    parser.add_argument("--report", type=Path, required=True, help="where the JSON report goes")
+    parser.add_argument("--target", choices=["local", "staging", "production"])
+    parser.add_argument("--report", type=Path, help="where the JSON report goes")
+    parser.add_argument("--list", action="store_true", help="say what each check validates, and stop")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {','.join(checks.ORDER)}")
     args = parser.parse_args(argv)
+    if args.list:
+        for name, check in checks.ORDER.items():
+            print(f"{name}: {' '.join(check.__doc__.split())}\n")
+        return 0
+    if not args.target or not args.report:
+        parser.error("--target and --report are required")
     only = [c for c in args.only.split(",") if c]
     if unknown := set(only) - set(checks.ORDER):
         parser.error(f"unknown checks: {sorted(unknown)}")

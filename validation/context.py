@@ -3,6 +3,7 @@ checks left for later ones (jobs done, memory read while loaded)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,5 +80,6 @@ def timed(fn):
         verdict = fn(ctx)
         verdict.seconds = round(time.monotonic() - started, 2)
         return verdict
-    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    run.__name__, run.__module__ = fn.__name__, fn.__module__
+    run.__doc__ = fn.__doc__ or sys.modules[fn.__module__].__doc__
     return run
