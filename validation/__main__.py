@@ -15,7 +15,7 @@ from validation import checks
 from validation.client import GpuService, fetch_id_token
 from validation.context import Context, MemorySampler
 from validation.report import Verdict, table, write_json
-from validation.targets import LOCAL_SCALE, Endpoints, thresholds
+from validation.targets import LOCAL_NOTES, LOCAL_SCALE, Endpoints, thresholds
 
 
 def run_checks(target: str, endpoints: Endpoints, only: list[str] | None = None) -> list[Verdict]:
@@ -76,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             endpoints = stack.enter_context(started_stack())
         verdicts = run_checks(args.target, endpoints, only)
     scale_notes = LOCAL_SCALE if args.target == "local" else {}
-    print(table(verdicts, args.target, scale_notes))
+    notes = LOCAL_NOTES if args.target == "local" else {}
+    print(table(verdicts, args.target, scale_notes, notes))
     public = {k: getattr(endpoints, k) for k in ("upload_url", "job_status", "gpu_url", "store_origin", "foreign_origin")}
-    write_json(args.report, verdicts, args.target, scale_notes, public)
+    write_json(args.report, verdicts, args.target, scale_notes, public, notes)
     print(f"report: {args.report}", file=sys.stderr)
     return 0 if verdicts and all(v.passed for v in verdicts) else 1
 

@@ -35,7 +35,7 @@ def _fmt(value, unit: str) -> str:
     return f"{value} {unit}".strip()
 
 
-def table(verdicts: list[Verdict], target: str, scale_notes: dict) -> str:
+def table(verdicts: list[Verdict], target: str, scale_notes: dict, notes: dict | None = None) -> str:
     rows = [("check", "verdict", "measured", "limit", "plan")]
     rows += [(v.check, "PASS" if v.passed else "FAIL", _fmt(v.measured, v.unit), _fmt(v.limit, v.unit), v.plan)
              for v in verdicts]
@@ -51,17 +51,20 @@ def table(verdicts: list[Verdict], target: str, scale_notes: dict) -> str:
     if scale_notes:
         lines.append("scaled for this machine (limit = plan x factor):")
         lines += [f"  {name}: {'x' + format(factor, 'g') if factor is not None else 'sizes changed'}: {why}" for name, (factor, why) in scale_notes.items()]
+    lines += [f"  {name}: {why}" for name, why in (notes or {}).items()]
     passed = sum(v.passed for v in verdicts)
     lines.append(f"{passed}/{len(verdicts)} checks passed: {'GATE OPEN' if passed == len(verdicts) else 'GATE CLOSED'}")
     return "\n".join(lines)
 
 
-def write_json(path: Path, verdicts: list[Verdict], target: str, scale_notes: dict, endpoints: dict) -> None:
+def write_json(path: Path, verdicts: list[Verdict], target: str, scale_notes: dict, endpoints: dict,
+               notes: dict | None = None) -> None:
     body = {
         "target": target, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"host": platform.node(), "python": platform.python_version()},
         "passed": all(v.passed for v in verdicts),
         "scaled": {name: {"factor": f, "why": why} for name, (f, why) in scale_notes.items()},
+        "notes": notes or {},
         "endpoints": endpoints,
         "checks": [asdict(v) for v in verdicts],
     }

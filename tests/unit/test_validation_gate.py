@@ -28,9 +28,10 @@ def test_local_changes_only_what_it_declares_and_never_the_crowd():
     assert local["warm_p95_seconds"].value == 5 * LOCAL_SCALE["warm_p95_seconds"][0]
 
 
-def test_a_remote_validator_is_owed_only_the_per_ip_burst():
-    assert min_allowed_in_burst("local", 100) == 100
-    assert min_allowed_in_burst("staging", 100) == 10  # settings.rate_limit_burst
+def test_a_remote_validator_is_owed_only_the_per_ip_burst_unless_told_more():
+    assert min_allowed_in_burst("local", 100, env={}) == 100
+    assert min_allowed_in_burst("staging", 100, env={}) == 10  # settings.rate_limit_burst
+    assert min_allowed_in_burst("staging", 100, env={"VALIDATION_BURST_MIN_GRANTED": "100"}) == 100
 
 
 def test_the_report_declares_its_scale_and_a_failure_closes_the_gate(tmp_path):
