@@ -51,7 +51,9 @@ def table(verdicts: list[Verdict], target: str, scale_notes: dict, notes: dict |
     if scale_notes:
         lines.append("scaled for this machine (limit = plan x factor):")
         lines += [f"  {name}: {'x' + format(factor, 'g') if factor is not None else 'sizes changed'}: {why}" for name, (factor, why) in scale_notes.items()]
-    lines += [f"  {name}: {why}" for name, why in (notes or {}).items()]
+    if notes:
+        lines.append("other local differences:")
+        lines += [f"  {name}: {why}" for name, why in notes.items()]
     passed = sum(v.passed for v in verdicts)
     lines.append(f"{passed}/{len(verdicts)} checks passed: {'GATE OPEN' if passed == len(verdicts) else 'GATE CLOSED'}")
     return "\n".join(lines)
