@@ -50,6 +50,10 @@ class OpsStore(abc.ABC):
     def transact(self, name: str, change: Change) -> Any:
         """Apply `change` to the state record `name` atomically; returns its answer."""
 
+    @abc.abstractmethod
+    def state(self, name: str) -> dict:
+        """The state record `name` as stored ({} when there is none), read outside any transaction."""
+
     def take_rollback_slot(self, service: str, window: timedelta, now: datetime) -> bool:
         """At most one rollback per service per window: False when one happened within it."""
         return self.transact(f"rollback-{service}", lambda doc: rollback_window.take_slot(doc, window, now))
@@ -70,7 +74,7 @@ class OpsStore(abc.ABC):
 
     def emergency(self) -> dict | None:
         """The emergency cost mode record while it is on, else None."""
-        record = self.transact("emergency", lambda doc: (None, doc))
+        record = self.state("emergency")
         return record if record.get("active") else None
 
     def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
@@ -165,6 +169,10 @@ class FirestoreOps(OpsStore):
             return result
 
         return run(self._db.transaction())
+
+    def state(self, name: str) -> dict:
+        snap = self._state.document(self._id(name)).get()
+        return snap.to_dict() if snap.exists else {}
 
     def record_spend(self, budget_id: str, interval: datetime, *, at: datetime | None = None, **fields) -> None:
         doc = self._spend.document(self._id(f"{budget_id}-{interval.isoformat()}"))

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--cloud-run", action="store_true",
                     help="the GPU service behind a local Cloud Run, with the store's schedules firing at pre-warm")
     sub.add_parser("doctor")
+    fire = sub.add_parser("fire", help="fire one of the store's schedule jobs now at a local URL, as `up --cloud-run` does")
+    fire.add_argument("--target-url", required=True)
+    fire.add_argument("--job", default="tick")
     demo = sub.add_parser("demo")
     demo.add_argument("--out", type=Path, default=Path("out"))
     demo.add_argument("--photos", type=Path, help="a folder of your own photos to add")
@@ -68,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     proc.add_argument("--format", choices=["png", "webp", "jpeg"], default="png")
     proc.add_argument("--effect", choices=["none", "blackwhite"], default="none")
     args = parser.parse_args(argv)
+
+    if args.command == "fire":
+        from local_stack.cron import LocalScheduler
+        from scheduler.windows import default_schedule
+
+        status = LocalScheduler(args.target_url, default_schedule()).fire_now(args.job)
+        print(f"{args.job}: HTTP {status}")
+        return 0 if 200 <= status < 300 else 1
 
     if args.command == "doctor":
         problems = doctor()
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}: {stack.url(name)}")
                 if stack.scheduler:
                     print(f"schedules fire at {stack.url('prewarm')}/; fire one now with: "
-                          f"python -m scheduler fire --job tick --target-url {stack.url('prewarm')}/")
+                          f"python -m local_stack fire --job tick --target-url {stack.url('prewarm')}/")
                 while True:
                     stack.check()
                     time.sleep(1)

@@ -93,6 +93,9 @@ class MemoryOps(OpsStore):
             self.records[name] = new
         return answer
 
+    def state(self, name):
+        return dict(self.records.get(name, {}))
+
     def record_spend(self, budget_id, interval, **fields):
         self.spend[(budget_id, interval)] = {"budget_id": budget_id, "interval_start": interval, **fields}
 

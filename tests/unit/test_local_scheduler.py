@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.local import LocalScheduler
+from local_stack.cron import LocalScheduler
 from scheduler.windows import Job, default_schedule
 
 NY = ZoneInfo("America/New_York")

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler import traffic
-from scheduler.compare import baselines, compare, verdict
-from scheduler.cost import JobFootprint, jobs_cost, load_prices
-from scheduler.simulator import ServiceModel, simulate
+from costsim import traffic
+from costsim.compare import baselines, compare, verdict
+from costsim.cost import JobFootprint, jobs_cost, load_prices
+from costsim.simulator import ServiceModel, simulate
 from scheduler.windows import default_schedule, parse_schedule
 
 PRICES = load_prices()

@@ -1,4 +1,4 @@
-"""`python -m scheduler simulate`: the store's schedule against baselines and a search.
+"""`python -m costsim simulate`: the store's schedule against baselines and a search.
 
 Scenarios are a week of the store's shaped traffic out of season and a week in
 the holiday season, plus a quiet week (a third of the traffic) that a shipped
@@ -13,8 +13,8 @@ from datetime import date
 
 import numpy as np
 
-from scheduler import traffic
-from scheduler.simulator import Result, ServiceModel, simulate
+from costsim import traffic
+from costsim.simulator import Result, ServiceModel, simulate
 from scheduler.windows import Schedule, Season, TimedWindow, Window, default_schedule, parse_schedule
 
 GOAL_PER_1000 = 5.0

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from scheduler import traffic
-from scheduler.cost import CostBreakdown, InstanceShape, JobFootprint, Prices, load_prices, total_cost
+from costsim import traffic
+from costsim.cost import CostBreakdown, InstanceShape, JobFootprint, Prices, load_prices, total_cost
 from scheduler.policy import decide
 from scheduler.windows import Schedule
 
