@@ -35,12 +35,12 @@ def _schedule(args):
 
 
 def cmd_simulate(args) -> int:
-    from costsim import compare, report, traffic
+    from costsim import compare, report, upload_traffic
 
     started = time.perf_counter()
     model = _model(args)
     if args.trace:
-        comparisons = [compare.trace_comparison(traffic.load_trace(args.trace), seed=args.seed, model=model,
+        comparisons = [compare.trace_comparison(upload_traffic.load_trace(args.trace), seed=args.seed, model=model,
                                                 store=_schedule(args))]
     else:
         comparisons = compare.compare(seed=args.seed, model=model, store=_schedule(args), search=not args.no_search,
@@ -57,16 +57,16 @@ def cmd_simulate(args) -> int:
 def cmd_season(args) -> int:
     from rich.console import Console
 
-    from costsim import report, traffic
+    from costsim import report, upload_traffic
     from costsim.compare import Comparison
     from costsim.simulator import simulate
 
     started = time.perf_counter()
     if args.trace:
-        uploads = traffic.load_trace(args.trace)
+        uploads = upload_traffic.load_trace(args.trace)
     else:
         first = date.fromisoformat(args.start)
-        uploads = traffic.generate(first, args.days, per_day=args.per_day, seed=args.seed)
+        uploads = upload_traffic.generate(first, args.days, per_day=args.per_day, seed=args.seed)
     result = simulate(uploads, _schedule(args), model=_model(args), seed=args.seed, name="store schedule")
     Console(width=160).print(report.table(Comparison("season", [("store schedule (shipped)", result)], [], None)))
     print(f"{result.jobs:,} images simulated in {time.perf_counter() - started:.1f} s")
