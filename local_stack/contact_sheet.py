@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from local_stack.mug import on_mug
 
-PANEL = 240  # each panel is PANEL x PANEL pixels
+PANEL = 300  # each panel is PANEL x PANEL pixels
 GAP = 12
-HEADER = 30
+HEADER = 36
 LABEL = 22  # the row's file name and status, above its panels
 COLUMNS = ("photo", "cut-out (checkerboard = transparent)", "on the mug")
 SQUARE = 10  # checkerboard squares, as web/pet-upload.css draws them (20px tile)
@@ -83,7 +83,7 @@ def build(rows: list[Row]) -> Image.Image:
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=14)
     for column, title in enumerate(COLUMNS):
-        draw.text((panel_box(0, column)[0], 8), title, fill=INK, font=font)
+        draw.text((panel_box(0, column)[0], 10), title, fill=INK, font=font)
     for index, row in enumerate(rows):
         left, top, _, _ = panel_box(index, 0)
         draw.text((left, top - LABEL + 3), f"{row.name}: {row.note}", fill=INK if row.cutout else WARN, font=font)
