@@ -1,7 +1,8 @@
 """python -m local_stack {up,demo,process,doctor}
 
   up [--cloud-run]   run the stack until Ctrl-C (with a local Cloud Run and the schedules firing)
-  demo --out DIR     push the demo photos (and --photos DIR) through it; table; exit 1 if a valid photo failed
+  demo --out DIR     push the demo photos (and --photos DIR) through it; table and DIR/contact_sheet.png;
+                     exit 1 if a valid photo failed
   process FILE...    the same for any files; one JSON line per file
   doctor             say what is missing to run the stack
 """
@@ -16,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from local_stack import contact_sheet
 from local_stack.demo_photos import demo_photos
 from local_stack.processes import StackError
 from local_stack.stack import Stack, doctor
@@ -107,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             files, expected_bad = demo_photos(args.out / "inputs", args.photos)
             outcomes = run_files(stack, files, args.out)
             print_table(outcomes, expected_bad)
+            sheet = contact_sheet.write(outcomes, args.out / "contact_sheet.png")
             failed = [o for o in outcomes if Path(o.file).name not in expected_bad and o.status != "done"]
             stack.check()
-            print(f"{len(outcomes) - len(failed)}/{len(outcomes)} as expected; cut-outs in {args.out}/", file=sys.stderr)
+            print(f"{len(outcomes) - len(failed)}/{len(outcomes)} as expected; cut-outs in {args.out}/, "
+                  f"contact sheet {sheet}", file=sys.stderr)
             return 1 if failed else 0
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
