@@ -1,11 +1,11 @@
 """The subject gate (domain/subject.py) on pets and on photos without one.
 
-Pets: the 24 shared samples, each judged on the mask the CPU engine (U^2-Net-p)
-gives through the worker's own decode, and on its ground-truth mask; all must be
-clear. Also scikit-image's cat at the sizes the end-to-end tests upload, and
+Pets: the 24 shared samples, each judged on the mask the engine gives through
+the worker's own decode (U^2-Net-p by default; --engine inspyrenet --ckpt PATH
+for the GPU one), and on its ground-truth mask; all must be clear. Also scikit-image's cat at the sizes the end-to-end tests upload, and
 --phone samples resampled to 12 MP (the numbers are shares: they should not move).
 Non-pets: tests/non_pets.py (textures, flat scenes, blurred shots made here, and
-scikit-image's bundled non-animal photos), judged on U^2-Net-p's masks.
+scikit-image's bundled non-animal photos), judged on the same engine's masks.
 
 Prints, per image, the rule's four numbers and the verdict; then the rates:
 samples clear (must be 24/24) and the share of each non-pet kind that ends
@@ -16,16 +16,15 @@ no_subject (none) or low_confidence (weak). Also what the gate costs on a
 from __future__ import annotations
 
 import argparse
-import io
 import time
 
 import numpy as np
 from PIL import Image
 
-from bench.common import MODELS, median, phone_photo, sample_bytes, sample_names, write
+from bench import engines
+from bench.common import median, phone_photo, sample_bytes, sample_names, write
 from domain import subject
 from gpu_service import imaging
-from gpu_service.engines import new_engine
 from tests import non_pets
 from tests.samples import SAMPLES
 
@@ -116,10 +115,13 @@ def _describe(limit: subject.Limit) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--phone", type=int, default=4, help="samples also judged at 12 MP")
+    engines.add_arguments(parser)
     args = parser.parse_args(argv)
-    engine = new_engine("u2netp", model_dir=MODELS)
+    engine, note = engines.build(args)
+    if note["weights"].startswith("random"):
+        raise SystemExit("the gate judges masks: a random-weights engine's masks mean nothing (give --ckpt)")
     rows = judge_all(engine, args.phone)
-    result = {"engine": engine.info(), "images": rows, "rates": rates(rows), "gate_seconds_4096": gate_seconds(),
+    result = {"engine": note, "images": rows, "rates": rates(rows), "gate_seconds_4096": gate_seconds(),
               "rule": {"none": [_describe(x) for x in subject.RULE.none],
                        "weak": [_describe(x) for x in subject.RULE.weak]}}
     report(result)
