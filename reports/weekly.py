@@ -62,12 +62,12 @@ def markdown(report: KpiReport, targets: Targets, health: dict | None, chart_nam
         lines.append(f"| {r.kpi.label} | {r.kpi.describe()} | {show(r.value, r.kpi.unit)} | {met} | "
                      f"{r.violations} | {r.samples} |")
     lines += ["", "## Latency and cost per day", "",
-              "| day | images | low confidence | warm p95 | cold start p95 | cost | cost per 1,000 |",
+              "| day | images | warm p95 | cold start p95 | cost | cost per 1,000 | low confidence |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in data["daily"]:
-        lines.append(f"| {row['day']} | {row['done']} | {row['low_confidence']} | {show(row['warm_p95_s'], 's')} | "
+        lines.append(f"| {row['day']} | {row['done']} | {show(row['warm_p95_s'], 's')} | "
                      f"{show(row['cold_start_p95_s'], 's')} | {show(row['cost'], '$')} | "
-                     f"{show(row['cost_per_1000_images'], '$')} |")
+                     f"{show(row['cost_per_1000_images'], '$')} | {row['low_confidence']} |")
     if chart_name:
         lines += ["", f"![latency and cost per day]({chart_name})"]
     lines += ["", "## System health", ""]
