@@ -131,6 +131,8 @@ class JobEvent(_Lenient):
     attempt: int = 1
     cold_start: bool = False  # "started": the instance became ready after the job was queued
     result_object: str = ""
+    # "succeeded": the subject gate (domain/subject.py) found only a weak subject in the mask.
+    low_confidence: bool = False
     reason: str = ""
     detail: str = ""
     timings: dict[str, float] = Field(default_factory=dict)

@@ -28,6 +28,7 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
+from domain import subject
 from events.schemas import JobEvent, SegmentRequest, encode as encode_message
 from gpu_service import imaging
 from gpu_service.lease_keeper import LeaseKeeper
@@ -131,6 +132,11 @@ class Worker:
             except TimeoutError:
                 raise _Abandon("deadline passed during inference") from None
             lap("inference")
+            # The subject gate, here on the request's thread: no subject is final, like a bad image.
+            gate = subject.assess(mask)
+            if gate.verdict is subject.Verdict.NONE:
+                raise imaging.BadImage(f"no clear subject in the photo: {gate.detail}", reason="no_subject")
+            lap("gate")
             output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format,
                                     self.settings.output_max_side)
             lap("encode")
@@ -142,7 +148,9 @@ class Worker:
             return Outcome.FAILED
         written = self.blobs.write_once(self.settings.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
         lap("upload")
+        weak = gate.verdict is subject.Verdict.WEAK
         self._report(JobEvent(job_id=request.job_id, kind="succeeded", attempt=attempt, result_object=name,
-                              timings=timings))
-        log(logger, logging.INFO, "job done", job_id=request.job_id, attempt=attempt, written=written, **timings)
+                              low_confidence=weak, timings=timings))
+        log(logger, logging.INFO, "job done", job_id=request.job_id, attempt=attempt, written=written,
+            low_confidence=weak, subject=gate.measures.as_dict(), **timings)
         return Outcome.DONE if written else Outcome.DUPLICATE
