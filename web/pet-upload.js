@@ -207,7 +207,8 @@ export function mount(root, config) {
     await $(".pet-upload__result").decode().catch(() => {});
     // Without the mock-up the bare cut-out still stands.
     await placeOnProduct(job.result_url).catch((error) => console.warn("product preview:", error));
-    show("done", "Here's your pet, ready for printing.");
+    // A weak subject is not announced as print-ready: the notice below says what to check.
+    show("done", job.low_confidence ? "Here's your pet's cut-out." : "Here's your pet, ready for printing.");
     showConfidence(root, job);
   }
 

@@ -187,6 +187,7 @@ def test_a_weak_subject_is_shown_with_a_low_confidence_notice_and_a_clear_one_wi
     page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
     assert page.is_visible(".pet-upload__notice")
     assert "check the cut-out before ordering" in page.inner_text(".pet-upload__notice")
+    assert "ready for printing" not in page.inner_text(".pet-upload__message")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-low-confidence.png"), full_page=True)
     photo = sample_photo()
