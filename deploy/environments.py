@@ -82,3 +82,49 @@ def of(topology: dict, name: str = PRODUCTION) -> Environment:
     if name not in declared:
         raise ValueError(f"unknown environment {name!r}: topology.yaml declares {', '.join(sorted(declared))}")
     return Environment(name=name, suffix=declared[name]["name_suffix"] or "", topology=topology)
+
+
+def shell_values(env: Environment, *, project: str, region: str, project_number: str) -> dict[str, str]:
+    """What the release's shell steps need of a deployment (cloudbuild.yaml sources it),
+    and the public endpoints the validation suite reads (validation/targets.py)."""
+    functions = f"https://{region}-{project}.cloudfunctions.net"
+    gpu_url = f"https://{env.gpu_service}-{project_number}.{region}.run.app"
+    origins = [o.strip() for o in env.topology["buckets"]["uploads"]["cors"]["origins"].split(",") if o.strip()]
+    return {
+        "ENVIRONMENT": env.name,
+        "GPU_SERVICE": env.gpu_service,
+        "GPU_SERVICE_URL": gpu_url,
+        "PUSHER_ACCOUNT": env.account("pubsub-pusher"),
+        "OPS_ACCOUNT": env.account("fn-ops"),
+        "DEPLOYER_ACCOUNT": env.account("deployer"),
+        "VALIDATION_UPLOAD_URL": f"{functions}/{env.function('upload_url')}",
+        "VALIDATION_JOB_STATUS_URL": f"{functions}/{env.function('job_status')}",
+        "VALIDATION_GPU_URL": gpu_url,
+        "VALIDATION_STORE_ORIGIN": origins[0] if origins else "",
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import os
+    import shlex
+    from pathlib import Path
+
+    from local_stack import topology
+
+    parser = argparse.ArgumentParser(description="Write a deployment's names as shell assignments.")
+    parser.add_argument("environment")
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--project-number", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    env = of(topology.load(env={**os.environ, "GOOGLE_CLOUD_PROJECT": args.project}), args.environment)
+    values = shell_values(env, project=args.project, region=args.region, project_number=args.project_number)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ output "rollback_policies" {
 
 output "image_repository" {
   description = "Where cloudbuild.yaml pushes the GPU image."
-  value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
+  value       = "${var.region}-docker.pkg.dev/${var.project}/${var.artifact_repository}"
 }
 
 # A release's --substitutions (cloudbuild.yaml), from this configuration, so the
@@ -30,7 +30,7 @@ output "build_substitutions" {
   description = "The --substitutions of gcloud builds submit for a release."
   value = "^;^${join(";", [
     "_REGION=${var.region}",
-    "_REPOSITORY=${google_artifact_registry_repository.images.repository_id}",
+    "_REPOSITORY=${var.artifact_repository}",
     "_SERVICE=${local.gpu_service}",
     "_UPLOADS_BUCKET=${local.buckets.uploads.name}",
     "_RESULTS_BUCKET=${local.buckets.results.name}",
