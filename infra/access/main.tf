@@ -147,6 +147,15 @@ locals {
     # Cloud Functions builds each function's container as fn-builder; this is the
     # role Google documents for a custom build service account.
     "builder-builds" = { sa = "fn-builder", role = "roles/cloudbuild.builds.builder", condition = null }
+    # The release keeps each validation report under PROJECT_cloudbuild/validation/
+    # (cloudbuild.yaml validation-gate and artifacts): it creates objects there only.
+    "deployer-validation-reports" = {
+      sa = "deployer", role = "roles/storage.objectCreator"
+      condition = {
+        title      = "validation-reports-only"
+        expression = "resource.name.startsWith(\"projects/_/buckets/${var.project}_cloudbuild/objects/validation/\")"
+      }
+    }
     # `gcloud builds submit` stages the source in PROJECT_cloudbuild; the deployer
     # reads it there and nowhere else.
     "deployer-build-source" = {

@@ -99,7 +99,8 @@ def test_steps_wait_on_existing_steps_and_release_only_after_the_tests(build):
 
 def test_files_it_names_exist(build):
     text = CLOUDBUILD.read_text()
-    named = set(re.findall(r"(?:--file=|bash |replace |render )\.?/?((?:[\w.-]+/)*[\w.-]+\.(?:ya?ml|sh)|[\w/]+/Dockerfile)", text))
+    named = set(re.findall(r"(?:--file=|bash |replace |render (?:--environment \w+ )?)(?:\./)?"
+                           r"((?:[\w.-]+/)*[\w.-]+\.(?:ya?ml|sh)|[\w/]+/Dockerfile)", text))
     named |= set(re.findall(r"--file=(\S+)", text))
     generated = {n for n in named if n.startswith(".deploy/")}
     assert "gpu_service/Dockerfile" in named and "deploy/service.yaml" in named
