@@ -20,8 +20,11 @@ locals {
   functions     = local.topology.functions
   # What this deployment calls each of them (infra/topology/names.tf: the environment's
   # suffix on every name, so staging and production in one project never meet).
-  names       = module.topology.names
-  suffix      = local.names.suffix
+  names  = module.topology.names
+  suffix = local.names.suffix
+  # Production's instance (no suffix) makes what a project has once: the image
+  # repository, the release's accounts and their project-wide roles, the budget.
+  owns_shared = local.suffix == ""
   gpu_service = local.names.gpu_service
 
   # Deployed function names: the main.py target with hyphens and the suffix (deploy/functions.py).
