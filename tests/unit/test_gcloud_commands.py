@@ -135,7 +135,7 @@ def _staging_files(workspace: Path) -> None:
     (staging / "names.sh").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
     service = render.render(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="staging")
     (staging / "service.yaml").write_text(yaml.safe_dump(service))
-    (workspace / "validation-status").write_text("0\n")
+    (workspace / ".deploy" / "validation-status").write_text("0\n")
     (workspace / "validation-report.json").write_text("{}")
 
 

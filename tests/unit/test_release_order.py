@@ -158,7 +158,7 @@ def _gate(tmp_path: Path, failing: tuple[str, ...] = ()):
 def test_the_suite_runs_against_stagings_endpoints_and_its_verdict_is_written_down(tmp_path):
     done = _validate(tmp_path, exit_code=3)
     assert done.returncode == 0, done.stderr  # the gate, next, fails the build
-    assert (tmp_path / "validation-status").read_text().strip() == "3"
+    assert (tmp_path / ".deploy" / "validation-status").read_text().strip() == "3"
     [call] = _python_calls(tmp_path)
     assert call["argv"] == ["-m", "validation", "--target", "staging", "--report", f"{tmp_path}/validation-report.json"]
     env = call["env"]
