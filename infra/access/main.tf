@@ -176,6 +176,10 @@ locals {
       # V4 signed URLs without a key file: the public account signs through IAM
       # (signBlob) as itself, and nobody else can sign as it.
       "public-signs-as-itself" = { account = "fn-public", sa = "fn-public", role = "roles/iam.serviceAccountTokenCreator" }
+      # The release's ID tokens (the validation's calls of staging's GPU service): Cloud
+      # Build mints them only for an account holding getOpenIdToken.
+      # https://cloud.google.com/build/docs/securing-builds/authorize-service-to-service-access
+      "deployer-mints-id-tokens" = { account = "deployer", sa = "deployer", role = "roles/iam.serviceAccountOpenIdTokenCreator" }
       # Pre-warm and rollback update the GPU service, which runs as gpu-service.
       "ops-acts-as-gpu" = { account = "gpu-service", sa = "fn-ops", role = "roles/iam.serviceAccountUser" }
     },
