@@ -88,7 +88,8 @@ class Ops:
 
     @cached_property
     def _jobs_db(self):
-        """The jobs database (settings.jobs_database, (default) in production): one client for the store and the reports."""
+        """The jobs database (settings.jobs_database: (default) in production), one client for the
+        store and the reports."""
         from google.cloud import firestore
 
         return firestore.Client(project=self.settings.google_cloud_project, database=self.settings.jobs_database)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 ZONE = ZoneInfo("America/New_York")  # US Eastern with its daylight saving time
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--now", type=datetime.fromisoformat, help="ISO time with offset (default: now)")
     parser.add_argument("--ignore", action="store_true", help="release now, whatever the hour (urgent fix)")
     args = parser.parse_args(argv)
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or datetime.now(UTC)
     local = now.astimezone(ZONE).strftime("%H:%M %Z")
     if inside(now):
         print(f"{local}: inside the release window {START:%H:%M}-{END:%H:%M} US Eastern")

@@ -9,11 +9,12 @@ https://cloud.google.com/build/docs/configuring-builds/configure-build-step-orde
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def g() -> dict[str, list[str]]:
 def test_the_order_is_build_push_staging_validation_gate_then_production(g):
     chain = ["build-image", "push-image", "deploy-staging-service", "staging-token", "validate-staging",
              "validation-gate", "quiet-window", "bootstrap-service", "canary"]
-    for earlier, later in zip(chain, chain[1:]):
+    for earlier, later in itertools.pairwise(chain):
         assert earlier in upstream(g, later), f"{later} does not wait for {earlier}"
     assert "deploy-staging-functions" in upstream(g, "validate-staging")
     assert "plan-staging" in upstream(g, "deploy-staging-functions")
@@ -200,7 +201,8 @@ def test_the_gate_fails_closed_without_a_verdict(tmp_path):
 def test_the_report_is_a_build_artifact_where_the_gate_keeps_it():
     build = steps.build()
     assert build["artifacts"]["objects"]["paths"] == ["validation-report.json"]
-    assert build["artifacts"]["objects"]["location"] == "gs://${PROJECT_ID}_cloudbuild/validation/${BUILD_ID}/artifacts/"
+    location = build["artifacts"]["objects"]["location"]
+    assert location == "gs://${PROJECT_ID}_cloudbuild/validation/${BUILD_ID}/artifacts/"
     # Not the gate's object: rewriting it would need storage.objects.delete.
     assert "validation/${BUILD_ID}/report.json" in json.dumps(steps.step("validation-gate"))
 
@@ -260,7 +262,7 @@ def test_outside_the_window_only_the_operators_word_releases(capsys):
     assert quiet_window.main(["--now", "2026-07-15T07:00:00+00:00"]) == 0  # 03:00 EDT
     with pytest.raises(ValueError):
         quiet_window.inside(datetime(2026, 7, 15, 3, 0))
-    assert quiet_window.inside(datetime(2026, 7, 15, 7, 0, tzinfo=timezone.utc))
+    assert quiet_window.inside(datetime(2026, 7, 15, 7, 0, tzinfo=UTC))
 
 
 def test_the_staging_steps_deploy_staging_names_only():
