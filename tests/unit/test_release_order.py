@@ -2,8 +2,8 @@
 and no production step can start when staging's validation fails.
 
 Cloud Build's ordering: a step with `waitFor` starts once every step it names succeeded;
-a step without one waits for every step before it in the file; `waitFor: ['-']` starts at
-once. A failed step fails the build, and no step waiting on it starts.
+a step without one (or with an empty one) waits for every step before it in the file;
+`waitFor: ['-']` starts at once. A failed step fails the build, and no step waiting on it starts.
 https://cloud.google.com/build/docs/configuring-builds/configure-build-step-order
 """
 
@@ -37,8 +37,8 @@ def graph(build: dict) -> dict[str, list[str]]:
     ids = [s["id"] for s in build["steps"]]
     out = {}
     for i, s in enumerate(build["steps"]):
-        wait = s.get("waitFor")
-        out[s["id"]] = ids[:i] if wait is None else [w for w in wait if w != "-"]
+        wait = s.get("waitFor") or []  # none or empty: every step before it
+        out[s["id"]] = [w for w in wait if w != "-"] if wait else ids[:i]
     return out
 
 
