@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # database: IAM conditions on the database name keep the GPU service and the
     # public functions from writing it (infra/access). The emulator serves any name.
     ops_database: str = "ops"
+    # Jobs, leases and rate-limit counters. Production keeps them in (default); a second
+    # deployment in the same project has its own (staging: jobs-staging, deploy/environments.py).
+    jobs_database: str = "(default)"
 
     # The local alert evaluator multiplies every declared duration by this (tests
     # compress minutes to seconds, as the rollback drill does); thresholds stay.

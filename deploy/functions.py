@@ -7,6 +7,11 @@ receive the push subscriptions that topology.yaml declares and Terraform makes
 invoke them.
 
     python -m deploy.functions --project P --region R --project-number N --out .deploy/functions.sh
+    python -m deploy.functions --environment staging ... --out .deploy/staging/functions.sh
+
+`--environment` picks a deployment of topology.yaml `environments:`: its functions,
+accounts, topics, buckets, databases and secrets carry its suffix (deploy/environments.py),
+so staging's functions run beside production's in one project and reach only staging's.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from deploy import environments
 from local_stack import topology
 from settings import Settings
 
@@ -70,8 +76,8 @@ class Deploy:
     ingress: str = "all"
 
 
-def function_name(target: str) -> str:
-    return target.replace("_", "-")
+def function_name(target: str, environment: environments.Environment | None = None) -> str:
+    return environment.function(target) if environment else target.replace("_", "-")
 
 
 def accounts(path: Path | None = None) -> dict[str, str]:
@@ -81,9 +87,11 @@ def accounts(path: Path | None = None) -> dict[str, str]:
             if str(e.get("runs", "")).startswith("main:")}
 
 
-def plan(topo: dict, project: str, behind_load_balancer: bool = False) -> list[Deploy]:
+def plan(topo: dict, project: str, behind_load_balancer: bool = False,
+         environment: str = environments.PRODUCTION) -> list[Deploy]:
     """One Deploy per function of the topology, with who may invoke it."""
-    sa = lambda account: f"{account}@{project}.iam.gserviceaccount.com"  # noqa: E731
+    env = environments.of(topo, environment)
+    sa = lambda account: f"{env.account(account)}@{project}.iam.gserviceaccount.com"  # noqa: E731
     runs_as = accounts()
     if missing := sorted(set(topo["functions"]) - set(runs_as)):
         raise ValueError(f"no account for {', '.join(missing)} in {PERMISSIONS.name}: declare the entry point")
@@ -98,25 +106,37 @@ def plan(topo: dict, project: str, behind_load_balancer: bool = False) -> list[D
         # and checks its own secret token (the rollback function does).
         public = bool(spec.get("public")) or spec.get("invoker") == "cloud-monitoring"
         deploys.append(Deploy(
-            target=target, name=function_name(target),
+            target=target, name=function_name(target, env),
             service_account=sa(runs_as[target]),
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
-            public=public, invokers=invokers, secrets=SECRETS.get(target, {}),
+            public=public, invokers=invokers,
+            secrets={var: env.secret(name) for var, name in SECRETS.get(target, {}).items()},
             ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all"))
     return deploys
 
 
-def environment(topo: dict, project: str, region: str, project_number: str) -> dict[str, str]:
-    """Settings (settings.py) every function gets."""
-    gpu = topo["services"]["gpu"]["name"]
+def environment(topo: dict, project: str, region: str, project_number: str,
+                name: str = environments.PRODUCTION) -> dict[str, str]:
+    """Settings (settings.py) every function of the deployment `name` gets."""
+    env = environments.of(topo, name)
+    gpu = env.gpu_service
+    # The intake check refuses what the deployment's GPU decode would (its memory share).
+    deployed = Settings(gpu_memory_mib=int(env.gpu_values()["GPU_MEMORY_MIB"]))
     return {
         "GOOGLE_CLOUD_PROJECT": project,
         "REGION": region,
-        "UPLOADS_BUCKET": topo["buckets"]["uploads"]["name"],
-        "RESULTS_BUCKET": topo["buckets"]["results"]["name"],
+        "UPLOADS_BUCKET": env.bucket("uploads"),
+        "RESULTS_BUCKET": env.bucket("results"),
+        "SEGMENT_TOPIC": env.topic(Settings().segment_topic),
+        "JOB_EVENTS_TOPIC": env.topic(Settings().job_events_topic),
+        "WARM_TOPIC": env.topic(Settings().warm_topic),
+        "JOBS_DATABASE": env.jobs_database,
+        "OPS_DATABASE": env.ops_database(Settings().ops_database),
+        # The rollback function acts on this deployment's alert policies only (infra/monitoring.tf).
+        "ROLLBACK_POLICIES": ",".join(env.alert_policy(n) for n in sorted(Settings().rollback_policy_names)),
         "STORE_ORIGINS": topo["buckets"]["uploads"]["cors"]["origins"],
         # The public functions sign URLs as themselves (signBlob on their own account).
-        "SIGNING_SERVICE_ACCOUNT": f"{accounts()['upload_url']}@{project}.iam.gserviceaccount.com",
+        "SIGNING_SERVICE_ACCOUNT": f"{env.account(accounts()['upload_url'])}@{project}.iam.gserviceaccount.com",
         "GPU_SERVICE": gpu,
         "GPU_SERVICE_URL": f"https://{gpu}-{project_number}.{region}.run.app",
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
@@ -125,12 +145,13 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
         "TRUSTED_PROXY_HOPS": "1",
         # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
         # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).
-        **{name.upper(): str(getattr(Settings(), name)) for name in DECODE_BUDGET_SETTINGS},
+        **{setting.upper(): str(getattr(deployed, setting)) for setting in DECODE_BUDGET_SETTINGS},
         "LOG_LEVEL": "INFO",
     }
 
 
 def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str) -> list[list[str]]:
+    # fn-builder is one per project (deploy/environments.py SHARED_ACCOUNTS): every deployment builds as it.
     out = []
     for d in deploys:
         cmd = ["gcloud", "functions", "deploy", d.name, "--gen2", f"--project={project}", f"--region={region}",
@@ -159,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", required=True)
     parser.add_argument("--project-number", required=True)
     parser.add_argument("--out", type=Path, default=Path(".deploy/functions.sh"))
+    parser.add_argument("--environment", default=environments.PRODUCTION,
+                        help="a deployment of topology.yaml `environments:` (default: production)")
     parser.add_argument("--dry-run", action="store_true", help="print the script instead of writing it")
     parser.add_argument("--behind-load-balancer", action="store_true",
                         help="the public functions take traffic only through the load balancer (infra/edge.tf)")
@@ -166,13 +189,14 @@ def main(argv: list[str] | None = None) -> None:
 
     topo = topology.load(env={**os.environ, "GOOGLE_CLOUD_PROJECT": args.project})
     env_file = args.out.parent / "functions.env.yaml"
-    text = script(commands(plan(topo, args.project, args.behind_load_balancer), project=args.project, region=args.region,
-                           env_file=str(env_file)))
+    deploys = plan(topo, args.project, args.behind_load_balancer, args.environment)
+    text = script(commands(deploys, project=args.project, region=args.region, env_file=str(env_file)))
     if args.dry_run:
         sys.stdout.write(text)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text(yaml.safe_dump(environment(topo, args.project, args.region, args.project_number)))
+    env_file.write_text(yaml.safe_dump(environment(topo, args.project, args.region, args.project_number,
+                                                   args.environment)))
     args.out.write_text(text)
     print(args.out)
 

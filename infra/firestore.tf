@@ -1,5 +1,7 @@
+# Jobs, leases and rate-limit counters: production's (default), staging's jobs-staging
+# (settings.jobs_database; infra/topology/names.tf).
 resource "google_firestore_database" "default" {
-  name                    = "(default)"
+  name                    = local.names.databases.jobs
   location_id             = var.firestore_location
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
@@ -13,7 +15,7 @@ resource "google_firestore_database" "default" {
 # the public functions, which write only (default), cannot touch it.
 # https://cloud.google.com/firestore/docs/manage-databases
 resource "google_firestore_database" "ops" {
-  name                    = var.ops_database
+  name                    = local.names.databases.ops
   location_id             = var.firestore_location
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
