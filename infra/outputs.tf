@@ -34,6 +34,7 @@ output "build_substitutions" {
     "_SERVICE=${local.gpu_service}",
     "_UPLOADS_BUCKET=${local.buckets.uploads.name}",
     "_RESULTS_BUCKET=${local.buckets.results.name}",
+    "_CACHE_BUCKET=${local.buckets.cache.name}",
     "_STORE_ORIGINS=${local.buckets.uploads.cors.origins}",
   ])}"
 }
