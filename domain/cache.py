@@ -32,7 +32,7 @@ class EngineIdentity:
     checksum: str
 
     @classmethod
-    def of(cls, engine: str, checksum: str = "") -> "EngineIdentity":
+    def of(cls, engine: str, checksum: str = "") -> EngineIdentity:
         """From settings: an empty checksum falls back to the engine's pin (if it has one)."""
         return cls(engine, (checksum or PINNED_CHECKSUMS.get(engine, "")).lower())
 

@@ -85,8 +85,8 @@ def _as_rejected(refused: Exception) -> Rejected:
 
 def _publish(job: Job, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
     job_id = job.job_id
-    where = dict(job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
-                 output_format=job.output_format, effect=job.effect)
+    where = {"job_id": job_id, "bucket": event.bucket, "object": event.name, "generation": event.generation,
+             "output_format": job.output_format, "effect": job.effect}
     if job.cache_entry:
         publisher.publish(settings.render_topic, encode(RenderRequest(cache_entry=job.cache_entry, **where)),
                           job_id=job_id)

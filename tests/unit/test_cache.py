@@ -1,6 +1,7 @@
 """The mask cache over fakes: its key, the worker's mask and entry, intake's hit/miss routing,
 the render function, status tracking and the cost report's counts (domain/cache.py)."""
 
+import base64
 import io
 from datetime import datetime, timedelta, timezone
 
@@ -10,8 +11,16 @@ from PIL import Image
 
 from domain.cache import EngineIdentity, cache_key, entry_for, entry_name, upload_digest
 from domain.jobs import Job, State
-from events.schemas import GcsObjectEvent, JobEvent, RenderRequest, SegmentRequest, UploadUrlRequest
-from functions import cost_report, intake, job_events, render, upload_url
+from events.schemas import (
+    GcsObjectEvent,
+    JobEvent,
+    PubSubMessage,
+    RenderRequest,
+    SegmentRequest,
+    UploadUrlRequest,
+    encode,
+)
+from functions import cost_report, dead_letter, intake, job_events, render, upload_url
 from gpu_service import imaging, masks
 from gpu_service.models import U2NETP_SHA256
 from gpu_service.worker import Outcome, Worker, mask_name, result_name
@@ -252,3 +261,16 @@ def test_a_stored_mask_renders_pixel_for_pixel_what_the_float_mask_did():
     direct = imaging.cut_out(image, mask)
     again = imaging.cut_out(image, stored)
     assert np.array_equal(np.asarray(direct), np.asarray(again))
+
+
+def test_a_dead_lettered_render_request_fails_the_job_as_a_segment_request_would():
+    jobs, blobs = FakeJobs(), FakeBlobs()
+    event = new_upload(jobs, blobs, photo())
+    job_id = event.name.removeprefix("uploads/")
+    jobs.update(job_id, lambda j: j.move(State.QUEUED, datetime.now(timezone.utc)))
+    request = RenderRequest(job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
+                            cache_entry="cache/x.png")
+    message = PubSubMessage(data=base64.b64encode(encode(request)).decode(),
+                            attributes={"job_id": job_id, "CloudPubSubDeadLetterSourceSubscription": "render"})
+    dead_letter.handle(message, jobs=jobs, leases=FakeLeases())
+    assert (jobs.get(job_id).state, jobs.get(job_id).reason) == (State.FAILED, "dead_letter")
