@@ -274,3 +274,17 @@ def test_a_dead_lettered_render_request_fails_the_job_as_a_segment_request_would
                             attributes={"job_id": job_id, "CloudPubSubDeadLetterSourceSubscription": "render"})
     dead_letter.handle(message, jobs=jobs, leases=FakeLeases())
     assert (jobs.get(job_id).state, jobs.get(job_id).reason) == (State.FAILED, "dead_letter")
+
+
+def test_the_deploy_gives_intake_the_gpu_services_engine_and_the_builds_checksum(monkeypatch):
+    from deploy import functions as deploy
+
+    topo = topology.load(env={})
+    monkeypatch.delenv("ENGINE_CHECKSUM", raising=False)
+    env = deploy.environment(topo, "p", "us-central1", "1")
+    assert env["ENGINE"] == "inspyrenet" and env["CACHE_BUCKET"] == topo["buckets"]["cache"]["name"]
+    assert not Settings(engine=env["ENGINE"], engine_checksum=env["ENGINE_CHECKSUM"]).engine_identity.known
+    monkeypatch.setenv("ENGINE_CHECKSUM", "ef" * 32)  # cloudbuild.yaml: _CKPT_SHA256, which the image checks
+    env = deploy.environment(topo, "p", "us-central1", "1")
+    assert Settings(engine=env["ENGINE"], engine_checksum=env["ENGINE_CHECKSUM"]).engine_identity == \
+        EngineIdentity("inspyrenet", "ef" * 32)
