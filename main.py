@@ -16,7 +16,7 @@ from adapters import logs
 from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
 from events.ops import BudgetNotification
-from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest, WarmRequest
+from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
 from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
 from functions import dead_letter as dead_letter_fn, health_check as health_check_fn, http
 from functions import kpi_report as kpi_report_fn
@@ -133,6 +133,24 @@ def job_events(cloud_event):
         return
     outcome = job_events_fn.handle(event, jobs=adapters().jobs)
     logs.log(logger, logging.INFO, "job event", outcome=outcome, job_id=event.job_id, kind=event.kind)
+
+
+@functions_framework.cloud_event
+def render(cloud_event):
+    # Imported here, not above: numpy and OpenCV (gpu_service/imaging.py) would otherwise
+    # load into every function, intake's measured memory budget included.
+    from functions import render as render_fn
+
+    if (envelope := _envelope(cloud_event)) is None:
+        return
+    try:
+        request = RenderRequest.model_validate(envelope.message.json_data())
+    except (ValidationError, ValueError) as exc:
+        logs.log(logger, logging.ERROR, "malformed render request acknowledged", error=str(exc)[:500])
+        return
+    a = adapters()
+    outcome = render_fn.handle(request, blobs=a.blobs, publisher=a.publisher, settings=a.settings)
+    logs.log(logger, logging.INFO, "render", outcome=outcome, job_id=request.job_id)
 
 
 @functions_framework.cloud_event

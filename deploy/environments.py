@@ -72,6 +72,7 @@ class Environment:
             "GPU_MAX_INSTANCES": str(gpu["max_instances"]),
             "UPLOADS_BUCKET": self.bucket("uploads"),
             "RESULTS_BUCKET": self.bucket("results"),
+            "CACHE_BUCKET": self.bucket("cache"),
             "JOB_EVENTS_TOPIC": self.topic("job-events"),
             "JOBS_DATABASE": self.jobs_database,
         }

@@ -33,6 +33,7 @@ RUNTIME = "python311"
 # Which service account runs each function: infra/permissions.yaml, the declaration
 # tests/unit/test_permissions.py proves against the code and infra/.
 PERMISSIONS = Path(__file__).resolve().parents[1] / "infra" / "permissions.yaml"
+SERVICE_YAML = Path(__file__).resolve().parent / "service.yaml"
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
 SECRETS = {
     # Cloud Monitoring's channel uses basic auth (user below, password = the token);
@@ -49,10 +50,10 @@ SECRETS = {
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
 EDGE_FUNCTIONS = {"upload_url", "job_status", "warm"}
 # Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
-DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "render_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
                           "output_max_side", "decode_cpu_seconds")
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
-          "intake": f"{Settings().intake_memory_mib}Mi"}
+          "intake": f"{Settings().intake_memory_mib}Mi", "render": f"{Settings().render_memory_mib}Mi"}
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
 # the first attempt still runs. Intake keeps the 60 s default: its checks are bounded
@@ -60,7 +61,8 @@ MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
 # (rather than raising it to 120 s) keeps a stuck attempt from delaying the retry.
 # prewarm/rollback/budget_guard wait on Cloud Run operations (up to 300 s).
 # health_check may wait for the GPU service to start to read its /health.
-TIMEOUT = {"prewarm": "300s", "rollback": "300s", "budget_guard": "300s", "health_check": "300s"}
+# render cuts out up to 4096 px on 1 vCPU, well inside its 120 s (its subscription's ack deadline).
+TIMEOUT = {"render": "120s", "prewarm": "300s", "rollback": "300s", "budget_guard": "300s", "health_check": "300s"}
 
 
 @dataclass
@@ -74,6 +76,13 @@ class Deploy:
     invokers: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     ingress: str = "all"
+
+
+def service_engine(path: Path = SERVICE_YAML) -> str:
+    """The ENGINE the GPU service's container runs (deploy/service.yaml)."""
+    spec = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", "") for c in spec for e in c.get("env", [])}
+    return env.get("ENGINE", Settings().engine)
 
 
 def function_name(target: str, environment: environments.Environment | None = None) -> str:
@@ -127,13 +136,20 @@ def environment(topo: dict, project: str, region: str, project_number: str,
         "REGION": region,
         "UPLOADS_BUCKET": env.bucket("uploads"),
         "RESULTS_BUCKET": env.bucket("results"),
+        "CACHE_BUCKET": env.bucket("cache"),
         "SEGMENT_TOPIC": env.topic(Settings().segment_topic),
         "JOB_EVENTS_TOPIC": env.topic(Settings().job_events_topic),
         "WARM_TOPIC": env.topic(Settings().warm_topic),
+        "RENDER_TOPIC": env.topic(Settings().render_topic),
         "JOBS_DATABASE": env.jobs_database,
         "OPS_DATABASE": env.ops_database(Settings().ops_database),
         # The rollback function acts on this deployment's alert policies only (infra/monitoring.tf).
         "ROLLBACK_POLICIES": ",".join(env.alert_policy(n) for n in sorted(Settings().rollback_policy_names)),
+        # Intake keys cache lookups on the GPU service's engine and checkpoint (domain/cache.py):
+        # the engine deploy/service.yaml runs, and ENGINE_CHECKSUM, the SHA-256 of the checkpoint
+        # baked into the image, from the build. Without it lookups are off (every job a miss).
+        "ENGINE": service_engine(),
+        "ENGINE_CHECKSUM": os.environ.get("ENGINE_CHECKSUM", ""),
         "STORE_ORIGINS": topo["buckets"]["uploads"]["cors"]["origins"],
         # The public functions sign URLs as themselves (signBlob on their own account).
         "SIGNING_SERVICE_ACCOUNT": f"{env.account(accounts()['upload_url'])}@{project}.iam.gserviceaccount.com",

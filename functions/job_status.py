@@ -31,6 +31,7 @@ def handle(job_id: str, *, jobs: JobRepository, blobs: BlobStore, settings: Sett
         "timings": job.timings,
         "timestamps": {s.value: job.timestamps[s.value].isoformat() for s in State if s.value in job.timestamps},
         "result_url": None,
+        "cache_hit": job.cache_hit,  # cut out from a stored mask, without the GPU
     }
     if job.state is State.DONE and job.result_object:
         ttl = timedelta(seconds=settings.result_url_ttl_seconds)

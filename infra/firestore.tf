@@ -43,3 +43,24 @@ resource "google_firestore_field" "rate_limit_ttl" {
   ttl_config {}
   index_config {}
 }
+
+# The cost report's cache figures (adapters/ops.py cache_hits_since): count and sum over
+# the hits of a budget period, equality on cache_hit and a range on the done time. An
+# aggregation is answered from an index holding every field it filters on or sums:
+# https://cloud.google.com/firestore/docs/query-data/aggregation-queries
+resource "google_firestore_index" "cache_hits" {
+  database   = google_firestore_database.default.name
+  collection = var.jobs_collection
+  fields {
+    field_path = "cache_hit"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "timestamps.done"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "gpu_seconds_saved"
+    order      = "ASCENDING"
+  }
+}

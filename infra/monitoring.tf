@@ -121,7 +121,27 @@ locals {
     "GPU utilization"                       = "avg(run_googleapis_com:container_gpu_utilizations{monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\"})"
     "Function errors per second"            = "sum by (service_name) (rate(run_googleapis_com:request_count{monitored_resource=\"cloud_run_revision\",response_code_class=\"5xx\",service_name!=\"${local.gpu_service}\"}[5m]))"
     "Dead-lettered messages (10 min)"       = local.signal_queries.dead_letters
+    # The store plan's cache hit rate: intake logs each queued upload with cache=hit|miss
+    # (functions/intake.py); PromQL names a log-based metric logging_googleapis_com:user_NAME.
+    # https://cloud.google.com/monitoring/promql/promql-mapping
+    "Mask cache hit rate (1 h)" = "sum(rate(logging_googleapis_com:user_${google_logging_metric.cache_lookups.name}{cache=\"hit\"}[1h])) / sum(rate(logging_googleapis_com:user_${google_logging_metric.cache_lookups.name}[1h]))"
   }
+}
+
+# Every upload intake queues, labelled by whether a stored mask served it (domain/cache.py).
+# https://cloud.google.com/logging/docs/logs-based-metrics/counter-metrics
+resource "google_logging_metric" "cache_lookups" {
+  name   = "cache_lookups"
+  filter = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"intake\" AND jsonPayload.message=\"upload queued\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    labels {
+      key        = "cache"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = { cache = "EXTRACT(jsonPayload.cache)" }
 }
 
 resource "google_monitoring_dashboard" "pipeline" {

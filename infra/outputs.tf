@@ -36,6 +36,7 @@ output "build_substitutions" {
     "_SERVICE=${local.topology.services.gpu.name}",
     "_UPLOADS_BUCKET=${local.buckets.uploads.name}",
     "_RESULTS_BUCKET=${local.buckets.results.name}",
+    "_CACHE_BUCKET=${local.buckets.cache.name}",
     "_STORE_ORIGINS=${local.buckets.uploads.cors.origins}",
   ])}"
 }

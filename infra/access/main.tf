@@ -42,6 +42,7 @@ locals {
     "fn-public"         = "The storefront's functions: upload URLs and job status"
     "fn-warm"           = "The storefront's warm-up on intent: reads the warm-up policy's state, records warm-ups"
     "fn-pipeline"       = "Pipeline functions: intake, job events, dead letters"
+    "fn-render"         = "Render function: cache hits cut out from a stored mask (no Firestore)"
     "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost, KPI report, health check"
     "gpu-service"       = "GPU Cloud Run service"
     "deployer"          = "Cloud Build: image, functions, GPU service, canary, schedules"
@@ -107,12 +108,24 @@ locals {
     "gpu-uploads-read"   = { bucket = "uploads", sa = "gpu-service", role = "roles/storage.objectViewer" }
     "gpu-results-create" = { bucket = "results", sa = "gpu-service", role = "roles/storage.objectCreator" }
     "gpu-results-read"   = { bucket = "results", sa = "gpu-service", role = "roles/storage.objectViewer" }
+    # Masks by content (domain/cache.py): the worker stores each once, intake looks them up
+    # (it reads no cut-outs), and render reads a hit's upload and mask and writes its result.
+    "gpu-cache-create"      = { bucket = "cache", sa = "gpu-service", role = "roles/storage.objectCreator" }
+    "pipeline-cache-read"   = { bucket = "cache", sa = "fn-pipeline", role = "roles/storage.objectViewer" }
+    "render-cache-read"     = { bucket = "cache", sa = "fn-render", role = "roles/storage.objectViewer" }
+    "render-uploads-read"   = { bucket = "uploads", sa = "fn-render", role = "roles/storage.objectViewer" }
+    "render-results-create" = { bucket = "results", sa = "fn-render", role = "roles/storage.objectCreator" }
+    "render-results-read"   = { bucket = "results", sa = "fn-render", role = "roles/storage.objectViewer" }
   }
 
   topic_roles = {
-    "pipeline-segment" = { topic = "segment-requests", sa = "fn-pipeline", role = "roles/pubsub.publisher" }
-    "gpu-job-events"   = { topic = "job-events", sa = "gpu-service", role = "roles/pubsub.publisher" }
-    "warm-requests"    = { topic = "warm-requests", sa = "fn-warm", role = "roles/pubsub.publisher" }
+    "pipeline-segment"  = { topic = "segment-requests", sa = "fn-pipeline", role = "roles/pubsub.publisher" }
+    "gpu-job-events"    = { topic = "job-events", sa = "gpu-service", role = "roles/pubsub.publisher" }
+    "warm-requests"     = { topic = "warm-requests", sa = "fn-warm", role = "roles/pubsub.publisher" }
+    "pipeline-render"   = { topic = "render-requests", sa = "fn-pipeline", role = "roles/pubsub.publisher" }
+    "render-job-events" = { topic = "job-events", sa = "fn-render", role = "roles/pubsub.publisher" }
+    # A hit whose entry expired (or does not fit) goes to the GPU path after all.
+    "render-segment" = { topic = "segment-requests", sa = "fn-render", role = "roles/pubsub.publisher" }
   }
 
   declared_project_roles = {
@@ -183,7 +196,7 @@ locals {
       # Pre-warm and rollback update the GPU service, which runs as gpu-service.
       "ops-acts-as-gpu" = { account = "gpu-service", sa = "fn-ops", role = "roles/iam.serviceAccountUser" }
     },
-    { for a in ["fn-public", "fn-warm", "fn-pipeline", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
+    { for a in ["fn-public", "fn-warm", "fn-pipeline", "fn-render", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
     "deployer-acts-as-${a}" => { account = a, sa = "deployer", role = "roles/iam.serviceAccountUser" } },
   )
 

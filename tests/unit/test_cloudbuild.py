@@ -205,7 +205,7 @@ def test_canary_runs_the_documented_gates(build):
 
 # --- The release's values: none missing, none a local default or placeholder -----------------
 
-GOOD = dict(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results",
+GOOD = dict(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results", _CACHE_BUCKET="acme-pet-cache",
             _STORE_ORIGINS="https://shop.acme-pets.com,https://www.acme-pets.com")
 
 
@@ -221,14 +221,15 @@ def test_real_values_pass_the_check(tmp_path):
 def _topology_defaults() -> dict[str, str]:
     """topology.yaml's local defaults (`${NAME:-default}`) of what the check guards."""
     text = (ROOT / "topology.yaml").read_text()
-    found = dict(re.findall(r"\$\{(UPLOADS_BUCKET|RESULTS_BUCKET|STORE_ORIGINS):-([^}]*)\}", text))
-    assert set(found) == {"UPLOADS_BUCKET", "RESULTS_BUCKET", "STORE_ORIGINS"}
+    found = dict(re.findall(r"\$\{(UPLOADS_BUCKET|RESULTS_BUCKET|CACHE_BUCKET|STORE_ORIGINS):-([^}]*)\}", text))
+    assert set(found) == {"UPLOADS_BUCKET", "RESULTS_BUCKET", "CACHE_BUCKET", "STORE_ORIGINS"}
     return found
 
 
 @pytest.mark.parametrize(("name", "value", "why"), [
     ("_UPLOADS_BUCKET", "", "missing"),
     ("_RESULTS_BUCKET", "", "missing"),
+    ("_CACHE_BUCKET", "", "missing"),
     ("_STORE_ORIGINS", "", "missing"),
     ("_REGION", "", "missing"),
     ("_STORE_ORIGINS", "http://shop.acme-pets.com", "not an https:// origin"),
@@ -245,7 +246,7 @@ def test_a_missing_or_placeholder_value_fails_the_check(tmp_path, name, value, w
 def test_the_build_as_committed_fails_the_check_until_values_are_given(tmp_path):
     done = _check(tmp_path)
     assert done.returncode != 0
-    for name in ("_UPLOADS_BUCKET", "_RESULTS_BUCKET", "_STORE_ORIGINS"):
+    for name in ("_UPLOADS_BUCKET", "_RESULTS_BUCKET", "_CACHE_BUCKET", "_STORE_ORIGINS"):
         assert f"substitution {name}: missing" in done.stderr
 
 
