@@ -101,6 +101,7 @@ class Stack:
             "SIGNING_KEY_FILE": str(self.workdir / "signing-key.json"),
             "UPLOADS_BUCKET": self.topology["buckets"]["uploads"]["name"],
             "RESULTS_BUCKET": self.topology["buckets"]["results"]["name"],
+            "CACHE_BUCKET": self.topology["buckets"]["cache"]["name"],
             "GPU_SERVICE_URL": self.url("gpu"),
             **({"CLOUD_RUN_ENDPOINT": self.url("cloud_run")} if self.cloud_run else {}),
         }
@@ -192,7 +193,7 @@ class Stack:
         Only with the local Cloud Run: pre-warm acts on it."""
         self.scheduler = None
         if self.cloud_run and "prewarm" in self.function_names:
-            from scheduler.local import LocalScheduler
+            from local_stack.cron import LocalScheduler
 
             self.scheduler = LocalScheduler(self.url("prewarm") + "/", urls={
                 name: self.url(name) + "/" for name in self.function_names if name != "prewarm"})

@@ -31,6 +31,7 @@ const MESSAGES = {
   over_memory_budget: "That photo is too big for us to process. Please choose a smaller one.",
   over_cpu_budget: "That photo is too big for us to process. Please choose a smaller one.",
   content_encoded: "That upload was compressed on the way. Please upload the photo file itself.",
+  no_subject: "We couldn't find your pet in that photo. Please choose one where your pet stands out from the background.",
   timed_out: "This is taking longer than it should. Please try again in a minute.",
   rate_limited: "We're busy right now. Please try again in a moment.",
   busy: "We're busy right now. Please try again in a moment.",
@@ -66,6 +67,28 @@ export function inWarmHours(spec, now = new Date()) {
   return from <= to ? hour >= from && hour < to : hour >= from || hour < to;
 }
 
+// The subject gate (domain/subject.py): a job that failed for want of a subject says so (the
+// shopper can pick another photo); a weak subject still ends done, with a notice under the cut-out.
+const SHOPPER_FAILURES = ["no_subject"];
+const LOW_CONFIDENCE_NOTICE = "We weren't sure where your pet ends and the background begins. " +
+  "Please check the cut-out before ordering, or try a photo where your pet stands out.";
+
+function failureReason(job) {
+  return job.state === "rejected" || SHOPPER_FAILURES.includes(job.reason) ? job.reason : "failed";
+}
+
+function showConfidence(root, job) {
+  let notice = root.querySelector(".pet-upload__notice");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.className = "pet-upload__notice";
+    notice.setAttribute("role", "note");
+    root.querySelector(".pet-upload__message").after(notice);
+  }
+  notice.hidden = !job.low_confidence;
+  notice.textContent = job.low_confidence ? LOW_CONFIDENCE_NOTICE : "";
+}
+
 class Refused extends Error {
   constructor(reason, retryAfter = 0) {
     super(reason);
@@ -75,7 +98,8 @@ class Refused extends Error {
 }
 
 export function mount(root, config) {
-  const options = { outputFormat: "png", timeoutSeconds: 120, ...config };
+  const options = { outputFormat: "png", timeoutSeconds: 120,
+                    productTemplate: new URL("./mug.svg", import.meta.url).href, ...config };
   root.classList.add("pet-upload");
   root.innerHTML = `
     <label class="pet-upload__drop" tabindex="0">
@@ -87,6 +111,9 @@ export function mount(root, config) {
         <figcaption>Your photo</figcaption></figure>
       <figure hidden class="pet-upload__result-box"><img class="pet-upload__result" alt="Your pet, cut out">
         <figcaption>Cut out</figcaption></figure>
+      <figure hidden class="pet-upload__product-box"><div class="pet-upload__product">
+        <img class="pet-upload__on-product" alt="Your pet on the mug"></div>
+        <figcaption>On your mug</figcaption></figure>
     </div>
     <progress class="pet-upload__progress" max="100" value="0" hidden></progress>
     <p class="pet-upload__message" role="status" aria-live="polite"></p>`;
@@ -149,6 +176,8 @@ export function mount(root, config) {
     if (busy) return;
     busy = true;
     $(".pet-upload__result-box").hidden = true;
+    $(".pet-upload__product-box").hidden = true;
+    showConfidence(root, {});
     try {
       await run(file);
     } catch (error) {
@@ -176,7 +205,11 @@ export function mount(root, config) {
     $(".pet-upload__result").src = job.result_url;
     $(".pet-upload__result-box").hidden = false;
     await $(".pet-upload__result").decode().catch(() => {});
-    show("done", "Here's your pet, ready for printing.");
+    // Without the mock-up the bare cut-out still stands.
+    await placeOnProduct(job.result_url).catch((error) => console.warn("product preview:", error));
+    // A weak subject is not announced as print-ready: the notice below says what to check.
+    show("done", job.low_confidence ? "Here's your pet's cut-out." : "Here's your pet, ready for printing.");
+    showConfidence(root, job);
   }
 
   function preview(file) {
@@ -184,6 +217,34 @@ export function mount(root, config) {
     if (img.src) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(file);
     $(".pet-upload__preview-box").hidden = false;
+  }
+
+  // --- the cut-out on the product ------------------------------------------
+  // The mock-up is an SVG beside this module (mug.svg); its #print-area rect says where the
+  // print goes. The cut-out is fitted into it, centred, keeping its proportions, and placed in
+  // percentages of the drawing so it stays put at any width. Call again with a new URL to swap it.
+  async function placeOnProduct(url) {
+    const stage = $(".pet-upload__product");
+    let svg = stage.querySelector("svg");
+    if (!svg) {
+      const response = await fetch(options.productTemplate);
+      if (!response.ok) throw new Error(`product template: ${response.status}`);
+      const drawing = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      svg = stage.insertBefore(document.importNode(drawing, true), stage.firstChild);
+    }
+    const area = svg.querySelector("#print-area");
+    const view = svg.viewBox.baseVal;
+    const [x, y, w, h] = ["x", "y", "width", "height"].map((name) => area[name].baseVal.value);
+    const img = $(".pet-upload__on-product");
+    img.src = url;
+    await img.decode();
+    const scale = Math.min(w / img.naturalWidth, h / img.naturalHeight);
+    const [fitW, fitH] = [img.naturalWidth * scale, img.naturalHeight * scale];
+    const percent = (value, of) => `${(100 * value) / of}%`;
+    Object.assign(img.style, {
+      left: percent(x - view.x + (w - fitW) / 2, view.width), top: percent(y - view.y + (h - fitH) / 2, view.height),
+      width: percent(fitW, view.width), height: percent(fitH, view.height) });
+    $(".pet-upload__product-box").hidden = false;
   }
 
   // POST to the upload-URL function; a 429 is retried after its Retry-After, twice.
@@ -246,7 +307,7 @@ export function mount(root, config) {
       const job = await response.json();
       if (job.state === "done") return job;
       if (job.state === "rejected" || job.state === "failed") {
-        throw new Refused(job.state === "rejected" ? job.reason : "failed");
+        throw new Refused(failureReason(job));
       }
       progress.hidden = true;
       show("processing", job.state === "processing" ? "Cutting out your pet…" : "Uploaded. Waiting for our studio…");
@@ -255,5 +316,5 @@ export function mount(root, config) {
     throw new Refused("timed_out");
   }
 
-  return { warm, start, get sessionId() { return session; } };
+  return { warm, start, placeOnProduct, get sessionId() { return session; } };
 }
