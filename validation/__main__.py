@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     scale_notes = LOCAL_SCALE if args.target == "local" else {}
     notes = LOCAL_NOTES if args.target == "local" else {}
     print(table(verdicts, args.target, scale_notes, notes))
-    public = {k: getattr(endpoints, k) for k in ("upload_url", "job_status", "gpu_url", "store_origin", "foreign_origin")}
+    public = {k: getattr(endpoints, k)
+              for k in ("upload_url", "job_status", "gpu_url", "store_origin", "foreign_origin")}
     write_json(args.report, verdicts, args.target, scale_notes, public, notes)
     print(f"report: {args.report}", file=sys.stderr)
     return 0 if verdicts and all(v.passed for v in verdicts) else 1

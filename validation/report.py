@@ -42,7 +42,7 @@ def table(verdicts: list[Verdict], target: str, scale_notes: dict, notes: dict |
     widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
     lines = [f"validation against {target}"]
     for i, row in enumerate(rows):
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
         if i == 0:
             lines.append("-" * (sum(widths) + 8 + 30))
     for v in verdicts:
@@ -50,7 +50,8 @@ def table(verdicts: list[Verdict], target: str, scale_notes: dict, notes: dict |
             lines.append(f"  {v.check}: {v.detail}")
     if scale_notes:
         lines.append("scaled for this machine (limit = plan x factor):")
-        lines += [f"  {name}: {'x' + format(factor, 'g') if factor is not None else 'sizes changed'}: {why}" for name, (factor, why) in scale_notes.items()]
+        for name, (factor, why) in scale_notes.items():
+            lines.append(f"  {name}: {'x' + format(factor, 'g') if factor is not None else 'sizes changed'}: {why}")
     if notes:
         lines.append("other local differences:")
         lines += [f"  {name}: {why}" for name, why in notes.items()]

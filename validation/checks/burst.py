@@ -39,7 +39,7 @@ def run(ctx: Context) -> Verdict:
     for _, code, _ in answers:
         codes[str(code)] = codes.get(str(code), 0) + 1
     errors = sum(n for code, n in codes.items() if code not in ("201", "429"))
-    granted = [(s, grant) for s, (grant, _, _) in zip(crowd, answers) if grant][:uploads]
+    granted = [(s, grant) for s, (grant, _, _) in zip(crowd, answers, strict=True) if grant][:uploads]
 
     def upload_and_follow(pair):
         shopper, grant = pair

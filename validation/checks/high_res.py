@@ -17,7 +17,8 @@ def run(ctx: Context) -> Verdict:
     sizes = ctx.limit("high_res_megapixels")
     settings = Settings()
     photos = {mp: megapixel_photo(mp) for mp in sizes}
-    over = [mp for mp, data in photos.items() if len(data) > settings.max_upload_bytes or mp * 1e6 > settings.max_pixels]
+    over = [mp for mp, data in photos.items()
+            if len(data) > settings.max_upload_bytes or mp * 1e6 > settings.max_pixels]
     if over:
         return Verdict("high_res", False, None, None, "", detail=f"generated photos over production's limits: {over}")
 
@@ -29,7 +30,8 @@ def run(ctx: Context) -> Verdict:
         results = list(pool.map(one, sizes))
     done = [(shopper, status) for _, shopper, status in results if status["state"] == "done"]
     ctx.done_jobs += done
-    problems = [f"{mp} MP {s['state']} ({s.get('reason') or 'not final'})" for mp, _, s in results if s["state"] != "done"]
+    problems = [f"{mp} MP {s['state']} ({s.get('reason') or 'not final'})"
+                for mp, _, s in results if s["state"] != "done"]
     figures = {f"{mp}_mp": {"bytes": len(photos[mp]), "state": s["state"], "timings": s.get("timings")}
                for mp, _, s in results}
     return Verdict("high_res", not problems, len(done), len(sizes), "done", ctx.limits["high_res_megapixels"].says,
