@@ -1,7 +1,8 @@
 """The release gate (python -m validation) against the local stack: it passes against the
 session's healthy stack, and it fails against a broken GPU service, one answering 500 and
 one slower than the warm limit (the stack's GPU process swapped for the broken one, then
-put back)."""
+put back). The gate's photos are all new, so the mask cache cannot answer for a broken
+GPU service (the 500 case passed its warm check on cache hits before they were)."""
 
 import contextlib
 import json
@@ -38,6 +39,7 @@ def gpu_swapped(stack, app: str, **env: str):
                    ready_url=original.ready_url)
     stack.children["gpu"] = broken
     try:
+        assert not original.alive()
         broken.start()
         broken.wait_ready(120)
         yield

@@ -21,10 +21,12 @@ from validation.targets import min_allowed_in_burst
 @timed
 def run(ctx: Context) -> Verdict:
     shoppers, uploads = ctx.limit("burst_shoppers"), ctx.limit("burst_uploads")
-    photo = pet_photo((640, 480))
+    # One new photo per shopper (no mask-cache hit), made before the crowd moves; the signed URL
+    # carries its exact size.
+    photos = [pet_photo((640, 480)) for _ in range(shoppers)]
     crowd = [ctx.shopper(forwarded_for=f"10.{i // 250}.{i % 250}.1") for i in range(shoppers)]
 
-    def ask(shopper):
+    def ask(shopper, photo):
         started = time.perf_counter()
         try:
             return shopper.grant("image/jpeg", len(photo), retries=1), 201, time.perf_counter() - started
@@ -34,15 +36,16 @@ def run(ctx: Context) -> Verdict:
             return None, repr(exc)[:80], time.perf_counter() - started
 
     with ThreadPoolExecutor(shoppers) as pool:
-        answers = list(pool.map(ask, crowd))
+        answers = list(pool.map(ask, crowd, photos))
     codes: dict[str, int] = {}
     for _, code, _ in answers:
         codes[str(code)] = codes.get(str(code), 0) + 1
     errors = sum(n for code, n in codes.items() if code not in ("201", "429"))
-    granted = [(s, grant) for s, (grant, _, _) in zip(crowd, answers, strict=True) if grant][:uploads]
+    granted = [(s, grant, photo) for s, photo, (grant, _, _) in zip(crowd, photos, answers, strict=True)
+               if grant][:uploads]
 
-    def upload_and_follow(pair):
-        shopper, grant = pair
+    def upload_and_follow(granted_one):
+        shopper, grant, photo = granted_one
         try:
             shopper.put(grant, photo)
         except Exception as exc:
