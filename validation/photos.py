@@ -1,15 +1,15 @@
 """Photos for the gate, made on the fly (nothing committed): scikit-image's cat photo (a real
 pet photo) at any size, so 12-48 MP phone-sized uploads exist without shipping them.
 
-Every photo is a new one (a random crop of the cat, a unique comment): identical bytes would
-be served from the mask cache (domain/cache.py) without reaching the GPU service, and the
-gate would time the cache instead of the model."""
+Every photo is a new file (a unique JPEG comment, the same pixels): identical bytes would be
+served from the mask cache (domain/cache.py, keyed by the bytes) without reaching the GPU
+service, and the gate would time the cache instead of the model. The pixels stay the same
+so every photo passes the subject gate (domain/subject.py) as the cat always does."""
 
 from __future__ import annotations
 
 import io
 import math
-import random
 import uuid
 
 from PIL import Image
@@ -18,10 +18,7 @@ from PIL import Image
 def pet_photo(size: tuple[int, int] = (1024, 768), quality: int = 90) -> bytes:
     from skimage import data
 
-    source = Image.fromarray(data.chelsea())
-    dx, dy = random.randrange(16), random.randrange(16)
-    crop = source.crop((dx, dy, source.width - 16 + dx, source.height - 16 + dy))
-    image = crop.resize(size, Image.Resampling.BICUBIC)
+    image = Image.fromarray(data.chelsea()).resize(size, Image.Resampling.BICUBIC)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality, comment=f"validation {uuid.uuid4().hex}".encode())
     return out.getvalue()
