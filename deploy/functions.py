@@ -37,16 +37,23 @@ SECRETS = {
     "upload_url": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "job_status": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "warm": {"SESSION_SIGNING_KEY": "session-signing-key"},
+    "variant": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "health_check": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
-EDGE_FUNCTIONS = {"upload_url", "job_status", "warm"}
+EDGE_FUNCTIONS = {"upload_url", "job_status", "warm", "variant"}
 # Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
-DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "variant_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
                           "output_max_side", "decode_cpu_seconds")
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
-          "intake": f"{Settings().intake_memory_mib}Mi"}
+          "intake": f"{Settings().intake_memory_mib}Mi",
+          # The variant re-decodes the photo and renders it (numpy, OpenCV): its decode budget is
+          # half of this (settings.variant_decode_budget; tests/unit/test_variant_memory.py).
+          "variant": f"{Settings().variant_memory_mib}Mi"}
+# Functions whose signed URLs act as their own account rather than fn-public's (the
+# SIGNING_SERVICE_ACCOUNT every function gets): each gets its own env file with it.
+SIGNS_AS_ITSELF = {"variant"}
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
 # the first attempt still runs. Intake keeps the 60 s default: its checks are bounded
@@ -68,6 +75,7 @@ class Deploy:
     invokers: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     ingress: str = "all"
+    env: dict[str, str] = field(default_factory=dict)  # over the shared env file (its own file)
 
 
 def function_name(target: str) -> str:
@@ -102,7 +110,8 @@ def plan(topo: dict, project: str, behind_load_balancer: bool = False) -> list[D
             service_account=sa(runs_as[target]),
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
             public=public, invokers=invokers, secrets=SECRETS.get(target, {}),
-            ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all"))
+            ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all",
+            env={"SIGNING_SERVICE_ACCOUNT": sa(runs_as[target])} if target in SIGNS_AS_ITSELF else {}))
     return deploys
 
 
@@ -130,6 +139,15 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
     }
 
 
+def env_file_of(deploy: Deploy, env_file: str) -> str:
+    """The shared env file, or this function's own beside it (functions.variant.env.yaml) when it has overrides.
+    gcloud takes one of --env-vars-file and --update-env-vars, not both."""
+    if not deploy.env:
+        return env_file
+    path = Path(env_file)
+    return str(path.with_name(f"{path.name.split('.')[0]}.{deploy.target}.{'.'.join(path.name.split('.')[1:])}"))
+
+
 def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str) -> list[list[str]]:
     out = []
     for d in deploys:
@@ -138,7 +156,7 @@ def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str)
                "--allow-unauthenticated" if d.public else "--no-allow-unauthenticated",
                f"--service-account={d.service_account}",
                f"--build-service-account=projects/{project}/serviceAccounts/fn-builder@{project}.iam.gserviceaccount.com",
-               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file}",
+               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file_of(d, env_file)}",
                f"--ingress-settings={d.ingress}", "--quiet"]
         if d.secrets:
             cmd.append("--set-secrets=" + ",".join(f"{k}={v}:latest" for k, v in sorted(d.secrets.items())))
@@ -166,13 +184,17 @@ def main(argv: list[str] | None = None) -> None:
 
     topo = topology.load(env={**os.environ, "GOOGLE_CLOUD_PROJECT": args.project})
     env_file = args.out.parent / "functions.env.yaml"
-    text = script(commands(plan(topo, args.project, args.behind_load_balancer), project=args.project, region=args.region,
-                           env_file=str(env_file)))
+    deploys = plan(topo, args.project, args.behind_load_balancer)
+    text = script(commands(deploys, project=args.project, region=args.region, env_file=str(env_file)))
     if args.dry_run:
         sys.stdout.write(text)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text(yaml.safe_dump(environment(topo, args.project, args.region, args.project_number)))
+    shared = environment(topo, args.project, args.region, args.project_number)
+    env_file.write_text(yaml.safe_dump(shared))
+    for d in deploys:
+        if d.env:
+            Path(env_file_of(d, str(env_file))).write_text(yaml.safe_dump({**shared, **d.env}))
     args.out.write_text(text)
     print(args.out)
 
