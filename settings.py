@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # service account signs through IAM (no key in the code or the image).
     signing_key_file: str = ""
     signing_service_account: str = ""
+    # Local stack only: where signed URLs point when the function's own storage calls go
+    # elsewhere (the variant reads and writes the emulator, the browser fetches through the
+    # CORS front). Empty: the storage client's endpoint.
+    signed_url_endpoint: str = ""
 
     # GPU service
     engine: str = "u2netp"
