@@ -39,10 +39,11 @@ def store_mask(blobs, settings, job_id: str, mask_png: bytes) -> None:
     blobs.write_once(settings.results_bucket, mask_object(job_id), mask_png, "image/png")
 
 
-def done_job(jobs, blobs, settings, state: State = State.DONE, size=(160, 120), put_photo=None) -> str:
+def done_job(jobs, blobs, settings, state: State = State.DONE, size=(160, 120), put_photo=None,
+             job_id: str = "") -> str:
     """A job in `state` whose upload and (if done) mask are stored; returns its id.
     `put_photo(bucket, name, data) -> generation` stores the photo (FakeBlobs.put by default)."""
-    job_id = uuid.uuid4().hex
+    job_id = job_id or uuid.uuid4().hex
     photo, mask = photo_and_mask(size)
     name = f"uploads/{job_id}"
     generation = (put_photo or blobs.put)(settings.uploads_bucket, name, photo)
