@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         figures = run(engine, photos, args.rounds)
         results[label] = figures
         print(f"{label} ({figures['photos']} photos, {about.get('name', args.engine)}): segment median "
-              f"{figures['segment_median_s'] * 1000:.0f} ms (forward pass {figures['forward_median_s'] * 1000:.0f} ms), "
+              f"{figures['segment_median_s'] * 1000:.0f} ms "
+              f"(forward pass {figures['forward_median_s'] * 1000:.0f} ms), "
               f"variant render median {figures['render_median_s'] * 1000:.0f} ms = "
               f"{figures['render_over_segment']:.0%} of a segment")
         for name, seconds in figures["render_median_by_spec_s"].items():

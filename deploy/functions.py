@@ -44,8 +44,8 @@ SECRETS = {
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
 EDGE_FUNCTIONS = {"upload_url", "job_status", "warm", "variant"}
 # Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
-DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "variant_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
-                          "output_max_side", "decode_cpu_seconds")
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "variant_memory_mib", "gpu_memory_mib", "gpu_reserved_mib",
+                          "max_pending", "output_max_side", "decode_cpu_seconds")
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
           "intake": f"{Settings().intake_memory_mib}Mi",
           # The variant re-decodes the photo and renders it (numpy, OpenCV): its decode budget is

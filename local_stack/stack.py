@@ -198,7 +198,7 @@ class Stack:
         Only with the local Cloud Run: pre-warm acts on it."""
         self.scheduler = None
         if self.cloud_run and "prewarm" in self.function_names:
-            from scheduler.local import LocalScheduler
+            from local_stack.cron import LocalScheduler
 
             self.scheduler = LocalScheduler(self.url("prewarm") + "/", urls={
                 name: self.url(name) + "/" for name in self.function_names if name != "prewarm"})

@@ -27,7 +27,7 @@ ADVICE = {
     "availability_peak": "Evening peak availability missed: check the peak window's min/max instances.",
     "availability_holiday": "Holiday availability missed: the season needs more headroom (holiday windows).",
     "cost_per_1000_images": "Cost per 1,000 images over target: check idle instances (min instances) and "
-                            "warm-ups against the week's traffic (python -m scheduler simulate).",
+                            "warm-ups against the week's traffic (python -m costsim simulate).",
 }
 
 

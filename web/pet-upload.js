@@ -79,7 +79,8 @@ class Refused extends Error {
 }
 
 export function mount(root, config) {
-  const options = { outputFormat: "png", timeoutSeconds: 120, ...config };
+  const options = { outputFormat: "png", timeoutSeconds: 120,
+                    productTemplate: new URL("./mug.svg", import.meta.url).href, ...config };
   root.classList.add("pet-upload");
   root.innerHTML = `
     <label class="pet-upload__drop" tabindex="0">
@@ -91,6 +92,9 @@ export function mount(root, config) {
         <figcaption>Your photo</figcaption></figure>
       <figure hidden class="pet-upload__result-box"><img class="pet-upload__result" alt="Your pet, cut out">
         <figcaption>Cut out</figcaption></figure>
+      <figure hidden class="pet-upload__product-box"><div class="pet-upload__product">
+        <img class="pet-upload__on-product" alt="Your pet on the mug"></div>
+        <figcaption>On your mug</figcaption></figure>
     </div>
     ${VARIANT_CONTROLS}
     <progress class="pet-upload__progress" max="100" value="0" hidden></progress>
@@ -103,6 +107,9 @@ export function mount(root, config) {
   let session = storedSession();
   let busy = false;
   const variants = variantSwitches(root, options, () => session, show);
+  // The mug follows the look the shopper picks.
+  root.addEventListener("pet-upload:variant", (e) =>
+    placeOnProduct(e.detail.url).catch((error) => console.warn("product preview:", error)));
 
   function keepSession(token) {
     if (!token || token === session) return;
@@ -155,6 +162,7 @@ export function mount(root, config) {
     if (busy) return;
     busy = true;
     $(".pet-upload__result-box").hidden = true;
+    $(".pet-upload__product-box").hidden = true;
     variants.reset();
     try {
       await run(file);
@@ -183,6 +191,8 @@ export function mount(root, config) {
     $(".pet-upload__result").src = job.result_url;
     $(".pet-upload__result-box").hidden = false;
     await $(".pet-upload__result").decode().catch(() => {});
+    // Without the mock-up the bare cut-out still stands.
+    await placeOnProduct(job.result_url).catch((error) => console.warn("product preview:", error));
     show("done", "Here's your pet, ready for printing.");
     variants.offer(grant.job_id);
   }
@@ -192,6 +202,34 @@ export function mount(root, config) {
     if (img.src) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(file);
     $(".pet-upload__preview-box").hidden = false;
+  }
+
+  // --- the cut-out on the product ------------------------------------------
+  // The mock-up is an SVG beside this module (mug.svg); its #print-area rect says where the
+  // print goes. The cut-out is fitted into it, centred, keeping its proportions, and placed in
+  // percentages of the drawing so it stays put at any width. Call again with a new URL to swap it.
+  async function placeOnProduct(url) {
+    const stage = $(".pet-upload__product");
+    let svg = stage.querySelector("svg");
+    if (!svg) {
+      const response = await fetch(options.productTemplate);
+      if (!response.ok) throw new Error(`product template: ${response.status}`);
+      const drawing = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      svg = stage.insertBefore(document.importNode(drawing, true), stage.firstChild);
+    }
+    const area = svg.querySelector("#print-area");
+    const view = svg.viewBox.baseVal;
+    const [x, y, w, h] = ["x", "y", "width", "height"].map((name) => area[name].baseVal.value);
+    const img = $(".pet-upload__on-product");
+    img.src = url;
+    await img.decode();
+    const scale = Math.min(w / img.naturalWidth, h / img.naturalHeight);
+    const [fitW, fitH] = [img.naturalWidth * scale, img.naturalHeight * scale];
+    const percent = (value, of) => `${(100 * value) / of}%`;
+    Object.assign(img.style, {
+      left: percent(x - view.x + (w - fitW) / 2, view.width), top: percent(y - view.y + (h - fitH) / 2, view.height),
+      width: percent(fitW, view.width), height: percent(fitH, view.height) });
+    $(".pet-upload__product-box").hidden = false;
   }
 
   // POST to the upload-URL function; a 429 is retried after its Retry-After, twice.
@@ -263,7 +301,7 @@ export function mount(root, config) {
     throw new Refused("timed_out");
   }
 
-  return { warm, start, get sessionId() { return session; } };
+  return { warm, start, placeOnProduct, get sessionId() { return session; } };
 }
 
 // --- background and effect switches (the variant function) -------------------

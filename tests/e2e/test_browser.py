@@ -1,8 +1,9 @@
 """The upload widget in a real browser (Debian's chromium, driven by Playwright)
 against the whole local stack, with the configured rate limits.
 
-1. a pet photo: preview, upload progress, the cut-out displayed (screenshot kept
-   under test-artifacts/), and the widget holding the session the server signed;
+1. a pet photo: preview, upload progress, the cut-out displayed and placed in the mug
+   mock-up's print area (screenshots kept under test-artifacts/), and the widget holding
+   the session the server signed;
 2. a text file renamed .jpg: the rejection message;
 3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
    the upload-URL function and by the uploads bucket;
@@ -127,6 +128,28 @@ def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page
     assert again["session_id"] == token
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-cutout.png"), full_page=True)
+    assert_on_the_product(page, result[2])
+
+
+def assert_on_the_product(page, result_url: str) -> None:
+    """The cut-out shown on the mug mock-up: loaded, inside the print area, filling it on one
+    side, its proportions kept; the preview kept as test-artifacts/browser-product.png."""
+    product = page.locator(".pet-upload__product-box")
+    assert product.is_visible()
+    placed = page.eval_on_selector(".pet-upload__on-product", "img => [img.complete, img.naturalWidth, "
+                                   "img.naturalHeight, img.src]")
+    assert placed[0] and placed[1] > 0 and placed[2] > 0 and placed[3] == result_url, placed
+    image = page.locator(".pet-upload__on-product").bounding_box()
+    area = page.locator(".pet-upload__product #print-area").bounding_box()
+    mug = page.locator(".pet-upload__product svg").bounding_box()
+    assert mug["width"] > 200, mug  # drawn at a size a shopper can see
+    inside = (image["x"] >= area["x"] - 1 and image["y"] >= area["y"] - 1
+              and image["x"] + image["width"] <= area["x"] + area["width"] + 1
+              and image["y"] + image["height"] <= area["y"] + area["height"] + 1)
+    assert inside, (image, area)
+    assert abs(image["width"] - area["width"]) < 2 or abs(image["height"] - area["height"]) < 2, (image, area)
+    assert abs(image["width"] / image["height"] - placed[1] / placed[2]) < 0.02, (image, placed)
+    product.screenshot(path=str(ARTIFACTS / "browser-product.png"))
 
 
 def test_a_renamed_text_file_gets_the_rejection_message(stack, page):

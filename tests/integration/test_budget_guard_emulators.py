@@ -107,7 +107,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
     with stack.client_env():
         from bootstrap import Ops
         from functions import prewarm
-        from scheduler.policy import Decision
+        from scheduler.policy import ScalingDecision
         from scheduler.windows import Window
         from settings import Settings
 
@@ -115,7 +115,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
 
         def peak(now, **inputs):
             asked.append(inputs)
-            return Decision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
+            return ScalingDecision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
 
         settings = Settings()
         ops = Ops(settings)

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from scheduler.cost import (PRICES_FILE, InstanceShape, JobFootprint, billed_seconds, instance_cost, jobs_cost,
+from costsim.cost import (PRICES_FILE, InstanceShape, JobFootprint, billed_seconds, instance_cost, jobs_cost,
                             load_prices, total_cost)
 
 PRICES = load_prices()
