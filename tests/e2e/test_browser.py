@@ -427,6 +427,9 @@ def test_the_background_and_effect_switches_show_variants_from_the_mask(stack, p
     page.fill(".pet-upload__colour", "#ff8800")
     orange = _shown_variant(page, second)
     assert page.is_checked("[name=pet-upload-background][value=colour]")
+    # The mug mock-up follows the picked look.
+    page.wait_for_function("() => document.querySelector('.pet-upload__on-product').src.includes('/variants/')",
+                           timeout=30_000)
     assert abs(orange.getpixel((1, 1))[0] - 255) <= 8 and abs(orange.getpixel((1, 1))[1] - 136) <= 8
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-variant.png"), full_page=True)
