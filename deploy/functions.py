@@ -141,7 +141,8 @@ def environment(topo: dict, project: str, region: str, project_number: str) -> d
 
 def env_file_of(deploy: Deploy, env_file: str) -> str:
     """The shared env file, or this function's own beside it (functions.variant.env.yaml) when it has overrides.
-    gcloud takes one of --env-vars-file and --update-env-vars, not both."""
+    A file sets the function's whole environment, so an override is a whole file, not a flag beside it:
+    https://cloud.google.com/functions/docs/configuring/env-var"""
     if not deploy.env:
         return env_file
     path = Path(env_file)

@@ -48,7 +48,8 @@ def handle(request: VariantRequest, *, jobs: JobRepository, blobs: BlobStore, se
     if not cached:
         started = time.perf_counter()
         data = _render(job, spec, blobs, settings, render)
-        # A concurrent request for the same spec may have written it first: same bytes, keep theirs.
+        # A concurrent request for the same spec may have written it first: same bytes, keep theirs
+        # (write_once: if-generation-match 0, https://cloud.google.com/storage/docs/request-preconditions).
         blobs.write_once(settings.results_bucket, name, data, MEDIA_TYPES[spec["format"]])
         log(logger, logging.INFO, "variant rendered", job_id=job.job_id, object=name, bytes=len(data),
             seconds=round(time.perf_counter() - started, 3))
