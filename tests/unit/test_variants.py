@@ -202,3 +202,19 @@ def test_an_address_gets_its_burst_then_429(client, fakes, limiter):
     assert refused.headers["Retry-After"] and refused.headers["Access-Control-Allow-Origin"] == STORE
     # Garbage counts too: it cannot be used to probe past the limit.
     assert post(client, "{not json").status_code == 429
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp", "jpeg"])
+def test_a_plain_spec_renders_what_the_gpu_service_wrote_from_the_same_mask(fmt):
+    """The GPU path (float mask -> cut_out -> encode) and the render from the mask kept as 8-bit PNG
+    give the same bytes: a variant (or a cache hit) of the job's own format is its result."""
+    from gpu_service import imaging
+
+    photo, _ = photo_and_mask()
+    image = imaging.decode(photo)
+    yy, xx = np.mgrid[0:image.height, 0:image.width]
+    mask = np.clip(1.2 - np.hypot((xx - 80) / 50, (yy - 60) / 40), 0, 1).astype(np.float32)  # soft edges
+    written = imaging.encode(imaging.cut_out(image, mask), fmt)
+    kept = io.BytesIO()
+    Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").save(kept, "PNG")
+    assert _render(photo, kept.getvalue(), format=fmt) == written
