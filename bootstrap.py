@@ -49,7 +49,7 @@ def adapters() -> Adapters:
         storage_client = storage.Client(project=project, credentials=AnonymousCredentials())
     else:
         storage_client = storage.Client(project=project)
-    db = firestore.Client(project=project)
+    db = firestore.Client(project=project, database=settings.jobs_database)
     return Adapters(
         settings=settings,
         jobs=FirestoreJobs(db, settings.jobs_collection),
@@ -89,10 +89,11 @@ class Ops:
 
     @cached_property
     def _jobs_db(self):
-        """The (default) database, where jobs live: one client for the store and the reports."""
+        """The jobs database (settings.jobs_database: (default) in production), one client for the
+        store and the reports."""
         from google.cloud import firestore
 
-        return firestore.Client(project=self.settings.google_cloud_project)
+        return firestore.Client(project=self.settings.google_cloud_project, database=self.settings.jobs_database)
 
     @cached_property
     def _ops_db(self):

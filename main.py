@@ -17,7 +17,7 @@ from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
 from domain.variants import VariantRequest
 from events.ops import BudgetNotification
-from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest, WarmRequest
+from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
 from functions import budget_guard as budget_guard_fn
 from functions import cost_report as cost_report_fn
 from functions import dead_letter as dead_letter_fn
@@ -163,6 +163,24 @@ def job_events(cloud_event):
         return
     outcome = job_events_fn.handle(event, jobs=adapters().jobs)
     logs.log(logger, logging.INFO, "job event", outcome=outcome, job_id=event.job_id, kind=event.kind)
+
+
+@functions_framework.cloud_event
+def render(cloud_event):
+    # Imported here, not above: numpy and OpenCV (gpu_service/imaging.py) would otherwise
+    # load into every function, intake's measured memory budget included.
+    from functions import render as render_fn
+
+    if (envelope := _envelope(cloud_event)) is None:
+        return
+    try:
+        request = RenderRequest.model_validate(envelope.message.json_data())
+    except (ValidationError, ValueError) as exc:
+        logs.log(logger, logging.ERROR, "malformed render request acknowledged", error=str(exc)[:500])
+        return
+    a = adapters()
+    outcome = render_fn.handle(request, blobs=a.blobs, publisher=a.publisher, settings=a.settings)
+    logs.log(logger, logging.INFO, "render", outcome=outcome, job_id=request.job_id)
 
 
 @functions_framework.cloud_event

@@ -104,6 +104,10 @@ class OpsStore(abc.ABC):
     @abc.abstractmethod
     def jobs_done_since(self, since: datetime) -> int: ...
 
+    @abc.abstractmethod
+    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
+        """Jobs done since `since` from a cached mask, and the GPU seconds they saved in all."""
+
 
 class FirestoreOps(OpsStore):
     """`client` is the operations database; `jobs_client` the one jobs live in (read only here)."""
@@ -231,3 +235,14 @@ class FirestoreOps(OpsStore):
 
         query = self._jobs.where(filter=FieldFilter("timestamps.done", ">=", since)).count()
         return int(query.get()[0][0].value)
+
+    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        # One aggregation over the hits (a composite index: infra/firestore.tf); sum() ignores
+        # jobs without the field. https://cloud.google.com/firestore/docs/query-data/aggregation-queries
+        query = (self._jobs.where(filter=FieldFilter("cache_hit", "==", True))
+                 .where(filter=FieldFilter("timestamps.done", ">=", since))
+                 .count(alias="hits").sum("gpu_seconds_saved", alias="saved"))
+        found = {r.alias: r.value for r in query.get()[0]}
+        return int(found.get("hits") or 0), float(found.get("saved") or 0.0)

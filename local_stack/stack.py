@@ -105,6 +105,7 @@ class Stack:
             "SIGNING_KEY_FILE": str(self.workdir / "signing-key.json"),
             "UPLOADS_BUCKET": self.topology["buckets"]["uploads"]["name"],
             "RESULTS_BUCKET": self.topology["buckets"]["results"]["name"],
+            "CACHE_BUCKET": self.topology["buckets"]["cache"]["name"],
             "GPU_SERVICE_URL": self.url("gpu"),
             **({"CLOUD_RUN_ENDPOINT": self.url("cloud_run")} if self.cloud_run else {}),
         }

@@ -31,6 +31,7 @@ const MESSAGES = {
   over_memory_budget: "That photo is too big for us to process. Please choose a smaller one.",
   over_cpu_budget: "That photo is too big for us to process. Please choose a smaller one.",
   content_encoded: "That upload was compressed on the way. Please upload the photo file itself.",
+  no_subject: "We couldn't find your pet in that photo. Please choose one where your pet stands out from the background.",
   timed_out: "This is taking longer than it should. Please try again in a minute.",
   rate_limited: "We're busy right now. Please try again in a moment.",
   busy: "We're busy right now. Please try again in a moment.",
@@ -68,6 +69,28 @@ export function inWarmHours(spec, now = new Date()) {
   const [from, to] = [Number(match[1]), Number(match[2])];
   const hour = now.getHours();
   return from <= to ? hour >= from && hour < to : hour >= from || hour < to;
+}
+
+// The subject gate (domain/subject.py): a job that failed for want of a subject says so (the
+// shopper can pick another photo); a weak subject still ends done, with a notice under the cut-out.
+const SHOPPER_FAILURES = ["no_subject"];
+const LOW_CONFIDENCE_NOTICE = "We weren't sure where your pet ends and the background begins. " +
+  "Please check the cut-out before ordering, or try a photo where your pet stands out.";
+
+function failureReason(job) {
+  return job.state === "rejected" || SHOPPER_FAILURES.includes(job.reason) ? job.reason : "failed";
+}
+
+function showConfidence(root, job) {
+  let notice = root.querySelector(".pet-upload__notice");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.className = "pet-upload__notice";
+    notice.setAttribute("role", "note");
+    root.querySelector(".pet-upload__message").after(notice);
+  }
+  notice.hidden = !job.low_confidence;
+  notice.textContent = job.low_confidence ? LOW_CONFIDENCE_NOTICE : "";
 }
 
 class Refused extends Error {
@@ -163,6 +186,7 @@ export function mount(root, config) {
     busy = true;
     $(".pet-upload__result-box").hidden = true;
     $(".pet-upload__product-box").hidden = true;
+    showConfidence(root, {});
     variants.reset();
     try {
       await run(file);
@@ -193,7 +217,9 @@ export function mount(root, config) {
     await $(".pet-upload__result").decode().catch(() => {});
     // Without the mock-up the bare cut-out still stands.
     await placeOnProduct(job.result_url).catch((error) => console.warn("product preview:", error));
-    show("done", "Here's your pet, ready for printing.");
+    // A weak subject is not announced as print-ready: the notice below says what to check.
+    show("done", job.low_confidence ? "Here's your pet's cut-out." : "Here's your pet, ready for printing.");
+    showConfidence(root, job);
     variants.offer(grant.job_id);
   }
 
@@ -292,7 +318,7 @@ export function mount(root, config) {
       const job = await response.json();
       if (job.state === "done") return job;
       if (job.state === "rejected" || job.state === "failed") {
-        throw new Refused(job.state === "rejected" ? job.reason : "failed");
+        throw new Refused(failureReason(job));
       }
       progress.hidden = true;
       show("processing", job.state === "processing" ? "Cutting out your pet…" : "Uploaded. Waiting for our studio…");
@@ -328,6 +354,7 @@ function variantSwitches(root, options, session, show) {
   const box = root.querySelector(".pet-upload__variants");
   const result = root.querySelector(".pet-upload__result");
   const colour = root.querySelector(".pet-upload__colour");
+  const message = root.querySelector(".pet-upload__message");
   let jobId = null;
   let asked = 0; // only the latest answer is shown when switches change quickly
 
@@ -342,6 +369,7 @@ function variantSwitches(root, options, session, show) {
     if (!jobId || !options.variantEndpoint) return;
     const ticket = ++asked;
     const wanted = spec();
+    const recovering = root.dataset.variant === "error" || message.dataset.reason;
     root.dataset.variant = "loading";
     try {
       const response = await fetch(options.variantEndpoint, {
@@ -360,7 +388,7 @@ function variantSwitches(root, options, session, show) {
       if (ticket !== asked) return;
       root.dataset.variant = "shown";
       root.dataset.variantObject = answer.object;
-      show("done", "Here's your pet, ready for printing.");
+      if (recovering) show("done", "Here's your pet's cut-out.");  // clears the earlier switch's error
       root.dispatchEvent(new CustomEvent("pet-upload:variant", { detail: { url: answer.url, spec: wanted } }));
     } catch {
       if (ticket !== asked) return;

@@ -4,7 +4,8 @@ against the whole local stack, with the configured rate limits.
 1. a pet photo: preview, upload progress, the cut-out displayed and placed in the mug
    mock-up's print area (screenshots kept under test-artifacts/), and the widget holding
    the session the server signed;
-2. a text file renamed .jpg: the rejection message;
+2. a text file renamed .jpg: the rejection message; a wall: the no-subject message; a blurred
+   shot: the cut-out with a low-confidence notice (screenshot kept), gone for the next, clear photo;
 3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
    the upload-URL function and by the uploads bucket;
 4. a shopper's intent: a hover reaches the GPU service's /warmup through the public
@@ -158,6 +159,42 @@ def test_a_renamed_text_file_gets_the_rejection_message(stack, page):
     page.wait_for_selector(".pet-upload[data-state=error]", timeout=60_000)
     assert page.get_attribute(".pet-upload__message", "data-reason") == "not_an_image"
     assert "isn't a photo we can use" in page.inner_text(".pet-upload__message")
+
+
+def _png_of(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_photo_without_a_pet_gets_the_no_subject_message(stack, page):
+    from tests import non_pets
+
+    page.goto(stack.url("store") + "/")
+    choose(page, "my-wall.png", _png_of(non_pets.plaster_wall()), "image/png")
+    page.wait_for_selector(".pet-upload[data-state=error]", timeout=120_000)
+    assert page.get_attribute(".pet-upload__message", "data-reason") == "no_subject"
+    assert "couldn't find your pet" in page.inner_text(".pet-upload__message")
+    assert page.is_hidden(".pet-upload__result-box")
+
+
+def test_a_weak_subject_is_shown_with_a_low_confidence_notice_and_a_clear_one_without(stack, page):
+    """The subject gate's weak verdict (a blurred shot) ends done with a notice; the next, clear photo clears it."""
+    from tests import non_pets
+
+    page.goto(stack.url("store") + "/")
+    choose(page, "blurry.png", _png_of(non_pets.blurred("camera")()), "image/png")
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_visible(".pet-upload__notice")
+    assert "check the cut-out before ordering" in page.inner_text(".pet-upload__notice")
+    assert "ready for printing" not in page.inner_text(".pet-upload__message")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-low-confidence.png"), full_page=True)
+    photo = sample_photo()
+    choose(page, photo.name, photo.read_bytes(), "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=done]", state="detached", timeout=10_000)
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_hidden(".pet-upload__notice")
 
 
 def test_a_page_on_another_origin_is_refused_by_cors(stack, browser, page):

@@ -58,6 +58,7 @@ class MemoryOps(OpsStore):
         self.spend: dict[tuple, dict] = {}
         self.warmups: list[datetime] = []
         self.done_jobs: list[datetime] = []
+        self.cache_hits: list[tuple[datetime, float]] = []  # (done at, GPU seconds saved), also in done_jobs
         self.queued_jobs: list[datetime] = []
 
     def claim(self, key, **fields):
@@ -119,6 +120,10 @@ class MemoryOps(OpsStore):
 
     def jobs_done_since(self, since):
         return sum(1 for at in self.done_jobs if at >= since)
+
+    def cache_hits_since(self, since):
+        hits = [saved for at, saved in self.cache_hits if at >= since]
+        return len(hits), sum(hits)
 
 
 class RecordingNotifier(Notifier):

@@ -94,30 +94,54 @@ def test_the_script_and_env_file_are_written(tmp_path, monkeypatch):
 
 
 def _gcloudignored(path: str) -> bool:
-    """gitignore-style, as gcloud reads .gcloudignore (enough for its rules): the last matching
-    rule wins, `!` re-includes, a rule with an inner slash is anchored at the root, and nothing
-    under an excluded folder can be re-included."""
+    """gitignore-style, as gcloud reads .gcloudignore (enough for its plain rules): the last rule
+    that matches wins, `!` re-includes, a rule with a slash inside matches from the root."""
     rules = [r.strip() for r in (ROOT / ".gcloudignore").read_text().splitlines() if r.strip() and not r.startswith("#")]
     parts = path.split("/")
+    ignored = False
+    for rule in rules:
+        negated = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if "/" in pattern:
+            matched = fnmatch.fnmatch(path, pattern) or any(
+                fnmatch.fnmatch("/".join(parts[:i]), pattern) for i in range(1, len(parts)))
+        else:
+            dirs = parts[:-1] if rule.endswith("/") else parts
+            matched = any(fnmatch.fnmatch(part, pattern) for part in dirs)
+        if matched:
+            ignored = not negated
+    return ignored
 
-    def matches(rule: str, prefix: list[str], is_dir: bool) -> bool:
-        pattern = rule.rstrip("/")
-        if rule.endswith("/") and not is_dir:
-            return False
-        if "/" in pattern:  # anchored: the whole prefix against the whole pattern
-            return fnmatch.fnmatch("/".join(prefix), pattern)
-        return fnmatch.fnmatch(prefix[-1], pattern)
 
-    for depth in range(1, len(parts) + 1):
-        prefix, is_dir = parts[:depth], depth < len(parts)
-        ignored = False
-        for rule in rules:
-            negated = rule.startswith("!")
-            if matches(rule.lstrip("!"), prefix, is_dir):
-                ignored = not negated
-        if ignored:
-            return True
-    return False
+def _first_party_reach(module: str) -> set[str]:
+    """Files of this repo that importing `module` loads (module-level imports, transitively)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = ROOT / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = ROOT / name.replace(".", "/") / "__init__.py"
+        if not path.is_file() or str(path) in seen:
+            continue
+        seen.add(str(path))
+        parts = name.split(".")
+        for i in range(1, len(parts)):  # a package's __init__ runs first
+            todo.append(".".join(parts[:i]))
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module)
+                todo += [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+    return {str(Path(p).relative_to(ROOT)) for p in seen}
+
+
+def test_the_render_function_ships_every_module_it_imports():
+    reached = _first_party_reach("functions.render")
+    assert "gpu_service/imaging.py" in reached and "gpu_service/foreground.py" in reached
+    assert not [p for p in sorted(reached) if _gcloudignored(p)]
+    assert _gcloudignored("gpu_service/app.py") and _gcloudignored("gpu_service/engines/u2netp.py")
 
 
 def test_functions_upload_leaves_the_gpu_image_tests_and_bench_behind():
@@ -187,7 +211,7 @@ def test_the_functions_upload_carries_the_imaging_the_variant_renders_with():
                  "gpu_service/render.py"):
         assert not _gcloudignored(kept), kept
     for left in ("gpu_service/app.py", "gpu_service/engines/u2netp.py", "gpu_service/Dockerfile",
-                 "gpu_service/requirements.txt", "gpu_service/worker.py"):
+                 "gpu_service/requirements.txt", "gpu_service/models.py"):
         assert _gcloudignored(left), left
     requirements = (ROOT / "requirements.txt").read_text()
     assert "numpy" in requirements and "opencv-python-headless" in requirements
