@@ -413,18 +413,20 @@ def test_the_warm_function_refuses_a_foreign_origin_and_a_flood(stack, browser):
 # --- background and effect switches (the variant function) ---------------------------
 
 def _keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
-    """The mask as the pipeline keeps it (masks/{job_id}.png): the cut-out's alpha."""
+    """The mask as the pipeline keeps it (masks/{job_id}.png), unless it did: the cut-out's alpha."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     from domain.variants import mask_object
 
-    out = io.BytesIO()
-    cut_out.getchannel("A").save(out, "PNG")
     with stack.client_env():
         client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
-    client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id)).upload_from_string(
-        out.getvalue(), content_type="image/png", if_generation_match=0)
+    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    if blob.exists():  # the pipeline keeps it (gpu_service/worker.py mask_name)
+        return
+    out = io.BytesIO()
+    cut_out.getchannel("A").save(out, "PNG")
+    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
 
 
 def _shown_variant(page, previous: str | None) -> Image.Image:

@@ -25,10 +25,14 @@ def storage(stack):
 
 def keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
     """The mask as the pipeline keeps it (masks/{job_id}.png, lossless grey, the upright photo's
-    size): the cut-out's alpha, which is the model's mask for a photo without transparency."""
+    size), unless the pipeline kept it already: the cut-out's alpha, which is the model's mask
+    for a photo without transparency."""
+    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    if blob.exists():
+        assert Image.open(io.BytesIO(blob.download_as_bytes())).size == cut_out.size
+        return
     out = io.BytesIO()
     cut_out.getchannel("A").save(out, "PNG")
-    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
     blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
 
 
