@@ -96,7 +96,7 @@ def test_a_transient_error_raises_and_frees_the_lease(parts):
     def broken(image, timeout=None):
         raise RuntimeError("CUDA error: device lost")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="device lost"):  # the engine's own error, passed on
         make_worker(parts, segment=broken).process(request)
     assert leases.leases[request.job_id]["holder"] == ""  # the retry need not wait for expiry
     assert make_worker(parts).process(request) is Outcome.DONE
