@@ -60,7 +60,7 @@ def test_a_job_is_written_once_and_reported(parts):
     assert content_type == "image/png" and cut_out.size == (80, 60) and cut_out.mode == "RGBA"
     assert kinds(publisher) == ["started", "succeeded", "succeeded"]
     succeeded = JobEvent.model_validate_json(publisher.on(SETTINGS.job_events_topic)[1])
-    assert {"download", "decode", "inference", "encode", "upload"} <= set(succeeded.timings)
+    assert {"download", "decode", "segment", "encode", "upload"} <= set(succeeded.timings)
 
 
 def test_a_live_lease_of_another_attempt_means_retry_later(parts):
@@ -177,7 +177,7 @@ def test_work_past_the_deadline_writes_nothing_frees_the_lease_and_asks_for_a_re
     assert not blobs.exists(SETTINGS.results_bucket, result_name(request))
     assert kinds(publisher) == ["started"]  # no succeeded, no failed: the job is not over
     assert leases.leases[request.job_id]["holder"] == ""  # the redelivery need not wait for expiry
-    assert [r.fields["why"] for r in caplog.records] == ["deadline passed during inference"]
+    assert [r.fields["why"] for r in caplog.records] == ["deadline passed during segment"]
 
 
 def test_a_forward_pass_that_times_out_is_abandoned(parts):
