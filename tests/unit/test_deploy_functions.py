@@ -29,7 +29,7 @@ def test_deploys_exactly_the_topology_functions(topo):
 def test_pubsub_functions_are_private_and_pushed_to_by_the_pusher_only(topo):
     pushed = {s["push"]["function"] for s in topo["subscriptions"] if "function" in s["push"]}
     pubsub = [d for d in deploy.plan(topo, "acme") if topo["functions"][d.target]["trigger"] == "pubsub"]
-    assert {d.target for d in pubsub} == pushed == {"intake", "job_events", "dead_letter", "budget_guard"}
+    assert {d.target for d in pubsub} == pushed == {"intake", "job_events", "dead_letter", "budget_guard", "render"}
     for d in pubsub:
         assert not d.public
         assert d.invokers == ["serviceAccount:pubsub-pusher@acme.iam.gserviceaccount.com"]
