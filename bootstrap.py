@@ -53,7 +53,8 @@ def adapters() -> Adapters:
     return Adapters(
         settings=settings,
         jobs=FirestoreJobs(db, settings.jobs_collection),
-        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signing_service_account),
+        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signing_service_account,
+                       settings.signed_url_endpoint),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), project),
         leases=FirestoreLeases(db),
         firestore=db,

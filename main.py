@@ -15,13 +15,22 @@ from pydantic import ValidationError
 from adapters import logs
 from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
+from domain.variants import VariantRequest
 from events.ops import BudgetNotification
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
-from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
-from functions import dead_letter as dead_letter_fn, health_check as health_check_fn, http
+from functions import budget_guard as budget_guard_fn
+from functions import cost_report as cost_report_fn
+from functions import dead_letter as dead_letter_fn
+from functions import health_check as health_check_fn
+from functions import http
+from functions import intake as intake_fn
+from functions import job_events as job_events_fn
+from functions import job_status as job_status_fn
 from functions import kpi_report as kpi_report_fn
-from functions import intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
-from functions import prewarm as prewarm_fn, rollback as rollback_fn, upload_url as upload_url_fn
+from functions import prewarm as prewarm_fn
+from functions import rollback as rollback_fn
+from functions import upload_url as upload_url_fn
+from functions import variant as variant_fn
 from functions import warm as warm_fn
 from settings import get_settings
 
@@ -105,6 +114,27 @@ def warm(request):
                              settings=settings)
     # The outcome only: the policy's reasons (budget, emergency) are the store's business.
     return http.ok({"outcome": summary["outcome"]}, 202, headers=cors)
+
+
+@functions_framework.http
+def variant(request):
+    """A done job's cut-out rendered to a spec from its stored mask (no GPU): a signed GET URL."""
+    settings = get_settings()
+    cors, refusal = http.admit(request, "POST", settings)
+    if refusal:
+        return refusal
+    body, bad = http.parse_body(request, VariantRequest, cors)
+    session = http.sessions(settings).verify(body.session_id) if body else None
+    if limited := http.rate_limited(request, "variant", session, settings, cors, rate_limiter):
+        return limited
+    if bad:
+        return bad
+    pipeline = adapters()
+    try:
+        answer = variant_fn.handle(body, jobs=pipeline.jobs, blobs=pipeline.blobs, settings=settings)
+    except variant_fn.Refused as refused:
+        return http.error(refused.status, refused.reason, refused.detail, headers=cors)
+    return http.ok(answer, headers=cors)
 
 
 @functions_framework.cloud_event

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # 7 s of its 60 s ack deadline.
     decode_cpu_seconds: float = 4.0
     upload_url_ttl_seconds: int = 15 * 60
+    # Variants (functions/variant.py) re-decode the original photo: deploy/functions.py deploys
+    # the function with this memory and its decode budget is half of it, as intake's is.
+    variant_memory_mib: int = 2048
     result_url_ttl_seconds: int = 15 * 60
     store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
 
@@ -72,6 +75,10 @@ class Settings(BaseSettings):
     # service account signs through IAM (no key in the code or the image).
     signing_key_file: str = ""
     signing_service_account: str = ""
+    # Local stack only: where signed URLs point when the function's own storage calls go
+    # elsewhere (the variant reads and writes the emulator, the browser fetches through the
+    # CORS front). Empty: the storage client's endpoint.
+    signed_url_endpoint: str = ""
 
     # GPU service
     engine: str = "u2netp"
@@ -158,6 +165,13 @@ class Settings(BaseSettings):
         """Half of intake's memory for the check: the rest holds the interpreter with main
         imported, the upload's bytes (up to max_upload_bytes) and the framework."""
         return Budget(memory_bytes=self.intake_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
+                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+
+    @property
+    def variant_decode_budget(self) -> Budget:
+        """Half of the variant function's memory for the photo's decode; the rest holds the
+        interpreter, the photo's bytes, the mask and the render (tests/unit/test_variant_memory.py)."""
+        return Budget(memory_bytes=self.variant_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
                       max_pixels=self.max_pixels, max_side=self.output_max_side)
 
     @property

@@ -47,10 +47,12 @@ class BlobStore(abc.ABC):
 
 
 class GcsBlobs(BlobStore):
-    def __init__(self, client, signing_credentials=None, signing_service_account: str = ""):
+    def __init__(self, client, signing_credentials=None, signing_service_account: str = "", url_endpoint: str = ""):
         self._client = client
         self._signer = signing_credentials
         self._signing_account = signing_service_account
+        # Where signed URLs point when not at the client's own endpoint (the local stack's CORS front).
+        self._url_endpoint = url_endpoint or None
 
     def read(self, bucket: str, name: str, generation: str | None = None, max_bytes: int | None = None) -> bytes:
         from google.api_core import exceptions
@@ -91,6 +93,7 @@ class GcsBlobs(BlobStore):
         return self._client.bucket(bucket).blob(name).exists()
 
     def _sign(self, blob, **kwargs) -> str:
+        kwargs["api_access_endpoint"] = self._url_endpoint
         if self._signer is not None:
             return blob.generate_signed_url(version="v4", credentials=self._signer, **kwargs)
         # No key: the runtime's service account signs through the IAM API.

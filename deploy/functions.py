@@ -44,16 +44,23 @@ SECRETS = {
     "upload_url": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "job_status": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "warm": {"SESSION_SIGNING_KEY": "session-signing-key"},
+    "variant": {"SESSION_SIGNING_KEY": "session-signing-key"},
     "health_check": {"SLACK_WEBHOOK_URL": "slack-webhook-url"},
 }
 # The store's page calls these; behind the load balancer (infra/edge.tf) they take traffic
 # only through it and its Cloud Armor rule: https://docs.cloud.google.com/run/docs/securing/ingress
-EDGE_FUNCTIONS = {"upload_url", "job_status", "warm"}
+EDGE_FUNCTIONS = {"upload_url", "job_status", "warm", "variant"}
 # Intake's memory is a setting (INTAKE_MEMORY_MIB): its check's decode budget is derived from it.
-DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "render_memory_mib", "gpu_memory_mib", "gpu_reserved_mib", "max_pending",
-                          "output_max_side", "decode_cpu_seconds")
+DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "render_memory_mib", "variant_memory_mib", "gpu_memory_mib",
+                          "gpu_reserved_mib", "max_pending", "output_max_side", "decode_cpu_seconds")
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
-          "intake": f"{Settings().intake_memory_mib}Mi", "render": f"{Settings().render_memory_mib}Mi"}
+          "intake": f"{Settings().intake_memory_mib}Mi", "render": f"{Settings().render_memory_mib}Mi",
+          # The variant re-decodes the photo and renders it (numpy, OpenCV): its decode budget is
+          # half of this (settings.variant_decode_budget; tests/unit/test_variant_memory.py).
+          "variant": f"{Settings().variant_memory_mib}Mi"}
+# Functions whose signed URLs act as their own account rather than fn-public's (the
+# SIGNING_SERVICE_ACCOUNT every function gets): each gets its own env file with it.
+SIGNS_AS_ITSELF = {"variant"}
 # Each Pub/Sub function's timeout is at most its push subscription's ack deadline
 # (topology.yaml; tests/unit/test_ack_deadlines.py), else Pub/Sub redelivers while
 # the first attempt still runs. Intake keeps the 60 s default: its checks are bounded
@@ -76,6 +83,7 @@ class Deploy:
     invokers: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     ingress: str = "all"
+    env: dict[str, str] = field(default_factory=dict)  # over the shared env file (its own file)
 
 
 def service_engine(path: Path = SERVICE_YAML) -> str:
@@ -120,7 +128,8 @@ def plan(topo: dict, project: str, behind_load_balancer: bool = False,
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
             public=public, invokers=invokers,
             secrets={var: env.secret(name) for var, name in SECRETS.get(target, {}).items()},
-            ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all"))
+            ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all",
+            env={"SIGNING_SERVICE_ACCOUNT": sa(runs_as[target])} if target in SIGNS_AS_ITSELF else {}))
     return deploys
 
 
@@ -166,6 +175,16 @@ def environment(topo: dict, project: str, region: str, project_number: str,
     }
 
 
+def env_file_of(deploy: Deploy, env_file: str) -> str:
+    """The shared env file, or this function's own beside it (functions.variant.env.yaml) when it has overrides.
+    A file sets the function's whole environment, so an override is a whole file, not a flag beside it:
+    https://cloud.google.com/functions/docs/configuring/env-var"""
+    if not deploy.env:
+        return env_file
+    path = Path(env_file)
+    return str(path.with_name(f"{path.name.split('.')[0]}.{deploy.target}.{'.'.join(path.name.split('.')[1:])}"))
+
+
 def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str) -> list[list[str]]:
     # fn-builder is one per project (deploy/environments.py SHARED_ACCOUNTS): every deployment builds as it.
     out = []
@@ -175,7 +194,7 @@ def commands(deploys: list[Deploy], *, project: str, region: str, env_file: str)
                "--allow-unauthenticated" if d.public else "--no-allow-unauthenticated",
                f"--service-account={d.service_account}",
                f"--build-service-account=projects/{project}/serviceAccounts/fn-builder@{project}.iam.gserviceaccount.com",
-               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file}",
+               f"--memory={d.memory}", f"--timeout={d.timeout}", f"--env-vars-file={env_file_of(d, env_file)}",
                f"--ingress-settings={d.ingress}", "--quiet"]
         if d.secrets:
             cmd.append("--set-secrets=" + ",".join(f"{k}={v}:latest" for k, v in sorted(d.secrets.items())))
@@ -211,8 +230,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(text)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    env_file.write_text(yaml.safe_dump(environment(topo, args.project, args.region, args.project_number,
-                                                   args.environment)))
+    shared = environment(topo, args.project, args.region, args.project_number, args.environment)
+    env_file.write_text(yaml.safe_dump(shared))
+    for d in deploys:
+        if d.env:
+            Path(env_file_of(d, str(env_file))).write_text(yaml.safe_dump({**shared, **d.env}))
     args.out.write_text(text)
     print(args.out)
 

@@ -138,8 +138,8 @@ class Worker:
             try:
                 mask = self.segment(image, max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                raise _Abandon("deadline passed during inference") from None
-            lap("inference")
+                raise _Abandon("deadline passed during segment") from None
+            lap("segment")
             # The subject gate, here on the request's thread: no subject is final, like a bad image.
             gate = subject.assess(mask)
             if gate.verdict is subject.Verdict.NONE:

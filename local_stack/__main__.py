@@ -44,7 +44,7 @@ def print_table(outcomes, expected_bad: set[str]) -> None:
 
     table = Table(title="pet cut-outs (seconds per stage)")
     columns = {"to queue": "awaiting_upload->queued", "in queue": "queued->processing",
-               "processing": "processing->done", "of which inference": "inference"}
+               "processing": "processing->done", "of which segment": "segment"}
     for column in ("file", "job", "status", "reason", *columns):
         table.add_column(column, justify="right" if column in columns else "left")
     for o in outcomes:

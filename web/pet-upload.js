@@ -3,7 +3,7 @@
 //   import { mount } from "./pet-upload.js";
 //   mount(document.querySelector("#pet-upload"), {
 //     uploadUrlEndpoint: "https://…/upload_url", statusEndpoint: "https://…/job_status",
-//     warmEndpoint: "https://…/warm", warmHours: "7-22" });
+//     warmEndpoint: "https://…/warm", warmHours: "7-22", variantEndpoint: "https://…/variant" });
 //
 // The page holds public endpoints only. The photo goes straight to Cloud Storage
 // through a signed URL; the widget then follows the job until the cut-out is ready.
@@ -38,6 +38,10 @@ const MESSAGES = {
   network: "We couldn't reach the upload service. Please check your connection and try again.",
   upload_failed: "The upload didn't go through. Please try again.",
   failed: "Something went wrong on our side while cutting out your pet. Please try again.",
+  // The variant function's reasons (background and effect switches).
+  photo_expired: "We keep photos for 7 days. Please upload your photo again to change its look.",
+  no_mask: "This cut-out can't be changed. Please upload your photo again.",
+  variant_failed: "We couldn't change the look just now. Please try again.",
 };
 
 export function messageFor(reason) {
@@ -115,6 +119,7 @@ export function mount(root, config) {
         <img class="pet-upload__on-product" alt="Your pet on the mug"></div>
         <figcaption>On your mug</figcaption></figure>
     </div>
+    ${VARIANT_CONTROLS}
     <progress class="pet-upload__progress" max="100" value="0" hidden></progress>
     <p class="pet-upload__message" role="status" aria-live="polite"></p>`;
   const $ = (selector) => root.querySelector(selector);
@@ -124,6 +129,10 @@ export function mount(root, config) {
   const message = $(".pet-upload__message");
   let session = storedSession();
   let busy = false;
+  const variants = variantSwitches(root, options, () => session, show);
+  // The mug follows the look the shopper picks.
+  root.addEventListener("pet-upload:variant", (e) =>
+    placeOnProduct(e.detail.url).catch((error) => console.warn("product preview:", error)));
 
   function keepSession(token) {
     if (!token || token === session) return;
@@ -178,6 +187,7 @@ export function mount(root, config) {
     $(".pet-upload__result-box").hidden = true;
     $(".pet-upload__product-box").hidden = true;
     showConfidence(root, {});
+    variants.reset();
     try {
       await run(file);
     } catch (error) {
@@ -210,6 +220,7 @@ export function mount(root, config) {
     // A weak subject is not announced as print-ready: the notice below says what to check.
     show("done", job.low_confidence ? "Here's your pet's cut-out." : "Here's your pet, ready for printing.");
     showConfidence(root, job);
+    variants.offer(grant.job_id);
   }
 
   function preview(file) {
@@ -317,4 +328,94 @@ export function mount(root, config) {
   }
 
   return { warm, start, placeOnProduct, get sessionId() { return session; } };
+}
+
+// --- background and effect switches (the variant function) -------------------
+// A done job's cut-out re-rendered from its stored mask: no new upload, no GPU. Each
+// change asks for one spec; the same spec is the same stored object, so switching back
+// and forth costs one render per look. The widget announces each new picture with a
+// `pet-upload:variant` event ({ detail: { url, spec } }) so a product preview can follow.
+
+const VARIANT_CONTROLS = `
+    <div class="pet-upload__variants" hidden>
+      <fieldset class="pet-upload__backgrounds"><legend>Background</legend>
+        <label><input type="radio" name="pet-upload-background" value="transparent" checked> None</label>
+        <label><input type="radio" name="pet-upload-background" value="white"> White</label>
+        <label><input type="radio" name="pet-upload-background" value="colour"> Colour</label>
+        <input type="color" class="pet-upload__colour" value="#1e90ff" aria-label="Background colour">
+      </fieldset>
+      <fieldset class="pet-upload__effects"><legend>Effect</legend>
+        <label><input type="radio" name="pet-upload-effect" value="none" checked> Colour photo</label>
+        <label><input type="radio" name="pet-upload-effect" value="blackwhite"> Black and white</label>
+      </fieldset>
+    </div>`;
+
+function variantSwitches(root, options, session, show) {
+  const box = root.querySelector(".pet-upload__variants");
+  const result = root.querySelector(".pet-upload__result");
+  const colour = root.querySelector(".pet-upload__colour");
+  const message = root.querySelector(".pet-upload__message");
+  let jobId = null;
+  let asked = 0; // only the latest answer is shown when switches change quickly
+
+  function spec() {
+    const background = root.querySelector("[name=pet-upload-background]:checked").value;
+    const effect = root.querySelector("[name=pet-upload-effect]:checked").value;
+    // WebP keeps the transparency and is about a third of a PNG's bytes.
+    return { format: "webp", effect, background: background === "colour" ? colour.value : background };
+  }
+
+  async function render() {
+    if (!jobId || !options.variantEndpoint) return;
+    const ticket = ++asked;
+    const wanted = spec();
+    const recovering = root.dataset.variant === "error" || message.dataset.reason;
+    root.dataset.variant = "loading";
+    try {
+      const response = await fetch(options.variantEndpoint, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ job_id: jobId, session_id: session(), spec: wanted }) });
+      const answer = await response.json().catch(() => ({}));
+      if (ticket !== asked) return;
+      if (!response.ok) {
+        const reason = response.status === 429 ? "rate_limited" : MESSAGES[answer.error] ? answer.error : "variant_failed";
+        root.dataset.variant = "error";
+        show("done", messageFor(reason), reason);
+        return;
+      }
+      result.src = answer.url;
+      await result.decode().catch(() => {});
+      if (ticket !== asked) return;
+      root.dataset.variant = "shown";
+      root.dataset.variantObject = answer.object;
+      if (recovering) show("done", "Here's your pet's cut-out.");  // clears the earlier switch's error
+      root.dispatchEvent(new CustomEvent("pet-upload:variant", { detail: { url: answer.url, spec: wanted } }));
+    } catch {
+      if (ticket !== asked) return;
+      root.dataset.variant = "error";
+      show("done", messageFor("network"), "network");
+    }
+  }
+
+  box.addEventListener("change", render);
+  colour.addEventListener("input", () => {
+    root.querySelector("[name=pet-upload-background][value=colour]").checked = true;
+  });
+
+  return {
+    offer(id) {
+      if (!options.variantEndpoint) return;
+      jobId = id;
+      box.hidden = false;
+    },
+    reset() {
+      jobId = null;
+      asked++;
+      box.hidden = true;
+      delete root.dataset.variant;
+      for (const name of ["pet-upload-background", "pet-upload-effect"]) {
+        root.querySelector(`[name=${name}]`).checked = true;
+      }
+    },
+  };
 }

@@ -41,6 +41,7 @@ locals {
   all_accounts = {
     "fn-public"         = "The storefront's functions: upload URLs and job status"
     "fn-warm"           = "The storefront's warm-up on intent: reads the warm-up policy's state, records warm-ups"
+    "fn-variant"        = "The storefront's variants: reads a done job's photo and mask, writes each variant once"
     "fn-pipeline"       = "Pipeline functions: intake, job events, dead letters"
     "fn-render"         = "Render function: cache hits cut out from a stored mask (no Firestore)"
     "fn-ops"            = "Operations functions: pre-warm, budget guard, rollback, cost, KPI report, health check"
@@ -102,6 +103,11 @@ locals {
     "public-uploads-create" = { bucket = "uploads", sa = "fn-public", role = "roles/storage.objectCreator" }
     # job_status signs GET URLs of cut-outs.
     "public-results-read" = { bucket = "results", sa = "fn-public", role = "roles/storage.objectViewer" }
+    # The variant function re-renders a done job from its photo and mask, writes each
+    # variant once (precondition: no overwrite, no delete) and signs GET URLs of them.
+    "variant-uploads-read"   = { bucket = "uploads", sa = "fn-variant", role = "roles/storage.objectViewer" }
+    "variant-results-read"   = { bucket = "results", sa = "fn-variant", role = "roles/storage.objectViewer" }
+    "variant-results-create" = { bucket = "results", sa = "fn-variant", role = "roles/storage.objectCreator" }
     # intake checks the uploaded bytes.
     "pipeline-uploads-read" = { bucket = "uploads", sa = "fn-pipeline", role = "roles/storage.objectViewer" }
     # The GPU worker reads originals and writes each cut-out once (precondition).
@@ -131,6 +137,7 @@ locals {
   declared_project_roles = {
     # Jobs, leases and rate-limit counters: the (default) database only.
     "public-documents"   = { sa = "fn-public", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
+    "variant-documents"  = { sa = "fn-variant", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "pipeline-documents" = { sa = "fn-pipeline", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     "gpu-documents"      = { sa = "gpu-service", role = local.role.petCutoutDocuments, condition = local.database["(default)"] }
     # The Managed Service for Prometheus sidecar in the GPU service (deploy/service.yaml,
@@ -188,7 +195,8 @@ locals {
     {
       # V4 signed URLs without a key file: the public account signs through IAM
       # (signBlob) as itself, and nobody else can sign as it.
-      "public-signs-as-itself" = { account = "fn-public", sa = "fn-public", role = "roles/iam.serviceAccountTokenCreator" }
+      "public-signs-as-itself"  = { account = "fn-public", sa = "fn-public", role = "roles/iam.serviceAccountTokenCreator" }
+      "variant-signs-as-itself" = { account = "fn-variant", sa = "fn-variant", role = "roles/iam.serviceAccountTokenCreator" }
       # The release's ID tokens (the validation's calls of staging's GPU service): Cloud
       # Build mints them only for an account holding getOpenIdToken.
       # https://cloud.google.com/build/docs/securing-builds/authorize-service-to-service-access
@@ -196,7 +204,7 @@ locals {
       # Pre-warm and rollback update the GPU service, which runs as gpu-service.
       "ops-acts-as-gpu" = { account = "gpu-service", sa = "fn-ops", role = "roles/iam.serviceAccountUser" }
     },
-    { for a in ["fn-public", "fn-warm", "fn-pipeline", "fn-render", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
+    { for a in ["fn-public", "fn-warm", "fn-variant", "fn-pipeline", "fn-render", "fn-ops", "fn-builder", "gpu-service", "scheduler-invoker"] :
     "deployer-acts-as-${a}" => { account = a, sa = "deployer", role = "roles/iam.serviceAccountUser" } },
   )
 
@@ -208,6 +216,7 @@ locals {
     # The public functions sign and check shopper sessions (domain/sessions.py).
     { "public-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-public", role = "roles/secretmanager.secretAccessor" } },
     { "warm-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-warm", role = "roles/secretmanager.secretAccessor" } },
+    { "variant-reads-session-signing-key" = { secret = "session-signing-key", sa = "fn-variant", role = "roles/secretmanager.secretAccessor" } },
   )
 
   # The image repository is the owner's (infra/artifacts.tf).

@@ -408,3 +408,81 @@ def test_the_warm_function_refuses_a_foreign_origin_and_a_flood(stack, browser):
     assert 429 in codes and set(codes) <= {202, 429}, codes
     refused = answers[codes.index(429)]
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+# --- background and effect switches (the variant function) ---------------------------
+
+def _keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
+    """The mask as the pipeline keeps it (masks/{job_id}.png), unless it did: the cut-out's alpha."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from domain.variants import mask_object
+
+    with stack.client_env():
+        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
+    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    if blob.exists():  # the pipeline keeps it (gpu_service/worker.py mask_name)
+        return
+    out = io.BytesIO()
+    cut_out.getchannel("A").save(out, "PNG")
+    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
+
+
+def _shown_variant(page, previous: str | None) -> Image.Image:
+    page.wait_for_function("([prev]) => { const r = document.querySelector('.pet-upload');"
+                           " return r.dataset.variant === 'shown' && r.dataset.variantObject !== prev; }",
+                           arg=[previous], timeout=60_000)
+    src = page.get_attribute(".pet-upload__result", "src")
+    assert "/variants/" in src
+    return Image.open(io.BytesIO(requests.get(src, timeout=30).content))
+
+
+def test_the_background_and_effect_switches_show_variants_from_the_mask(stack, page):
+    from tests.e2e.helpers import photo_bytes
+
+    page.goto(stack.url("store") + "/")
+    page.wait_for_selector(".pet-upload[data-state=idle]")
+    assert page.is_hidden(".pet-upload__variants")
+    choose(page, "cat.jpg", photo_bytes("JPEG", size=(320, 240)), "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_visible(".pet-upload__variants")
+    result = page.get_attribute(".pet-upload__result", "src")
+    job_id = re.search(r"results/([0-9a-f]{32})\.", result).group(1)
+    _keep_mask(stack, job_id, Image.open(io.BytesIO(requests.get(result, timeout=30).content)))
+
+    page.check("[name=pet-upload-background][value=white]")
+    white = _shown_variant(page, None)
+    assert white.format == "WEBP" and white.mode == "RGB" and white.size == (320, 240)
+    assert min(white.getpixel((1, 1))) >= 245
+    first = page.get_attribute(".pet-upload", "data-variant-object")
+
+    page.check("[name=pet-upload-effect][value=blackwhite]")
+    grey = _shown_variant(page, first)
+    r, g, b = (channel.astype(int) for channel in __import__("numpy").asarray(grey).transpose(2, 0, 1))
+    assert abs(r - b).mean() < 3 and abs(r - g).mean() < 3  # black and white, on white
+    second = page.get_attribute(".pet-upload", "data-variant-object")
+
+    page.fill(".pet-upload__colour", "#ff8800")
+    orange = _shown_variant(page, second)
+    assert page.is_checked("[name=pet-upload-background][value=colour]")
+    # The mug mock-up follows the picked look.
+    page.wait_for_function("() => document.querySelector('.pet-upload__on-product').src.includes('/variants/')",
+                           timeout=30_000)
+    assert abs(orange.getpixel((1, 1))[0] - 255) <= 8 and abs(orange.getpixel((1, 1))[1] - 136) <= 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-variant.png"), full_page=True)
+
+    # Back to the first look: the same spec is the same stored object, not a new render.
+    page.check("[name=pet-upload-background][value=white]")
+    page.check("[name=pet-upload-effect][value=none]")
+    page.wait_for_function("([o]) => document.querySelector('.pet-upload').dataset.variantObject === o",
+                           arg=[first], timeout=60_000)
+
+
+def test_the_variant_function_refuses_a_flood_with_429(stack):
+    # The configured burst per address (10) then 429 with Retry-After; garbage counts too.
+    answers = [requests.post(stack.url("variant") + "/", json={"job_id": "0" * 32}, timeout=10) for _ in range(14)]
+    codes = [a.status_code for a in answers]
+    assert 429 in codes and set(codes) <= {404, 429}, codes
+    assert int(answers[codes.index(429)].headers["Retry-After"]) >= 1

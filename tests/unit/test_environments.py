@@ -21,6 +21,7 @@ from tests.unit.test_infra import INFRA, ROOT, TERRAFORM, _terraform, _tf_text, 
 
 PROJECT = "acme-pets"
 ENV = {"GOOGLE_CLOUD_PROJECT": PROJECT, "UPLOADS_BUCKET": "acme-pet-uploads", "RESULTS_BUCKET": "acme-pet-results",
+       "CACHE_BUCKET": "acme-pet-cache",
        "STORE_ORIGINS": "https://shop.acme-pets.com"}
 DEPLOYMENTS = ("production", "staging")
 
@@ -91,7 +92,8 @@ def test_the_two_deployments_share_no_resource_name(rendered):
 @needs_terraform
 def test_production_keeps_the_names_it_was_created_with(rendered):
     names = rendered["production"]["names"]
-    assert names["buckets"] == {"uploads": "acme-pet-uploads", "results": "acme-pet-results"}
+    assert names["buckets"] == {"uploads": "acme-pet-uploads", "results": "acme-pet-results",
+                                "cache": "acme-pet-cache"}
     assert names["databases"] == {"jobs": "(default)", "ops": "ops"}
     assert names["gpu_service"] == "pet-cutout-gpu" and names["topics"]["segment-requests"] == "segment-requests"
     assert rendered["production"]["account_ids"]["fn-public"] == "fn-public"

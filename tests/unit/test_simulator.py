@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costsim import upload_traffic
-from costsim.compare import baselines, compare, verdict
-from costsim.cost import JobFootprint, jobs_cost, load_prices
-from costsim.simulator import ServiceModel, simulate
+from costsim.compare import Comparison, baselines, compare, meets_goal, verdict
+from costsim.cost import CostBreakdown, JobFootprint, jobs_cost, load_prices
+from costsim.simulator import Result, ServiceModel, simulate
 from scheduler.windows import default_schedule, parse_schedule
 
 PRICES = load_prices()
@@ -147,4 +147,26 @@ def test_compare_reports_the_goal_plainly():
     names = [n for n, _ in comparisons[0].rows]
     assert names[0].startswith("store schedule") and "always min 0" in names and "always min 1" in names
     lines = verdict(comparisons)
-    assert len(lines) == 2 and all(("NOT reachable" in line) or ("goal met" in line) for line in lines)
+    assert [line.split(":", 1)[0] for line in lines] == [c.scenario for c in comparisons]
+    # "goal met" exactly where a schedule of that scenario meets both goals, never either word anywhere.
+    assert [": goal met: " in line for line in lines] == [
+        any(meets_goal(r) for _, r in c.rows + c.searched) for c in comparisons]
+
+
+def _result(per_1000: float, peak_cold_share: float) -> Result:
+    """A run of 1,000 jobs (100 of them at peak) costing `per_1000`, with that share of peak jobs cold."""
+    return Result("r", jobs=1000, days=1.0, cost=CostBreakdown(gpu=per_1000), cold_jobs=0, peak_jobs=100,
+                  peak_cold_jobs=round(peak_cold_share * 100), latency_p50=1.0, latency_p95=1.0, latency_p99=1.0,
+                  instance_hours=24.0, instance_starts=1, warmups=0)
+
+
+def test_the_verdict_names_the_cheapest_schedule_that_meets_the_goal_or_says_what_can_be_had():
+    met = Comparison("a", [("dear", _result(4.5, 0.0)), ("cheap", _result(4.0, 0.0)), ("cold", _result(1.0, 0.2))],
+                     [], None)
+    unreachable = Comparison("b", [("warm", _result(9.0, 0.0)), ("warmer", _result(12.0, 0.0)),
+                                   ("cold", _result(2.0, 0.3))], [], None)
+    hopeless = Comparison("c", [("cold", _result(2.0, 0.3))], [], None)
+    lines = verdict([met, unreachable, hopeless])
+    assert lines[0] == "a: goal met: cheap: $4.00 per 1,000 images, 0.00% of peak jobs waited for a cold start."
+    assert lines[1].startswith("b: goal NOT reachable in this model: ") and "costs $9.00 per 1,000 images" in lines[1]
+    assert lines[2] == "c: no schedule tried keeps peak cold starts under 1 %."
