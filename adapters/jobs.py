@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import asdict, fields
-from typing import Callable
 
 from domain.jobs import Job, State
 

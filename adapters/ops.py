@@ -10,8 +10,9 @@ domain/ (rollback_window, billing_intervals, emergency); a store only stores.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from domain import billing_intervals, emergency, rollback_window
 

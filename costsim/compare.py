@@ -15,7 +15,7 @@ import numpy as np
 
 from costsim import upload_traffic
 from costsim.simulator import Result, ServiceModel, simulate
-from scheduler.windows import Schedule, Season, TimedWindow, Window, default_schedule, parse_schedule
+from scheduler.windows import Schedule, TimedWindow, Window, default_schedule, parse_schedule
 
 GOAL_PER_1000 = 5.0
 GOAL_PEAK_COLD = 0.01

@@ -42,11 +42,11 @@ def chart(comparisons: list[Comparison], path: Path | str) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(comparisons), figsize=(6.5 * len(comparisons), 5), squeeze=False)
-    for ax, c in zip(axes[0], comparisons):
+    for ax, c in zip(axes[0], comparisons, strict=True):
         if c.searched:
             ax.scatter([100 * r.peak_cold_share for _, r in c.searched], [r.per_1000 for _, r in c.searched],
                        s=12, color="lightgray", label="searched schedules", zorder=1)
-        for (name, r), marker in zip(c.rows, "o^sDP*"):
+        for (name, r), marker in zip(c.rows, "o^sDP*", strict=False):
             line = c.sweep.get(name)
             if line:  # the same schedule as Cloud Run's idle time shrinks to 60 s
                 ax.plot([100 * x.peak_cold_share for _, x in line], [x.per_1000 for _, x in line],

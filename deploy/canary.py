@@ -35,8 +35,8 @@ from adapters.logs import log
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import ServiceCaller
 from adapters.ops import OpsStore
-from domain import alerts
 from deploy.traffic_split import same_split, shifted, without_tag
+from domain import alerts
 
 logger = logging.getLogger("deploy.canary")
 

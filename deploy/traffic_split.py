@@ -28,7 +28,7 @@ def shifted(before: list[TrafficEntry], revision: str, percent: int, tag: str) -
     by_remainder = sorted(range(len(served)), key=lambda i: shares[i] - floors[i], reverse=True)
     for i in by_remainder[:100 - percent - sum(floors)]:
         floors[i] += 1
-    out = [TrafficEntry(e.revision, f, e.tag) for e, f in zip(served, floors) if f or e.tag]
+    out = [TrafficEntry(e.revision, f, e.tag) for e, f in zip(served, floors, strict=True) if f or e.tag]
     out += [e for e in before if not e.percent and e.tag]  # other tags keep their URLs
     return [*out, TrafficEntry(revision, percent, tag)]
 

@@ -18,8 +18,8 @@ pages when nearly every request fails (service down).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 SEVERITY_ROUTES = {"critical": ("pager", "slack"), "warning": ("slack", "email")}
 

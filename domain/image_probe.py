@@ -13,7 +13,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-
 # The walk is Python, so its length is bounded too: 30 MB of empty 4-byte JPEG comments would
 # be 7.8 million steps. Real files have tens to a few thousand segments (large PNGs: one IDAT
 # per 8-64 KB); past this many the file is refused as corrupt after about 0.1 s of walking.

@@ -12,6 +12,7 @@ after all and its cut-out exists, the cut-out wins (docs/failures.md).
 from __future__ import annotations
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,6 +104,6 @@ class Job:
         """Seconds spent between consecutive recorded states."""
         order = [s.value for s in State if s.value in self.timestamps]
         out = {}
-        for earlier, later in zip(order, order[1:]):
+        for earlier, later in itertools.pairwise(order):
             out[f"{earlier}->{later}"] = (self.timestamps[later] - self.timestamps[earlier]).total_seconds()
         return out

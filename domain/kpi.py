@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from domain.jobs import Job, State
 from domain.kpi_targets import Target, Targets
 
-
 # --- The records the adapters fetch ------------------------------------------
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class DayFigures:
     cost: float | None = None  # spend of the day; None when no notification told it
     priced_done: int = 0  # jobs done on days whose spend is known
 
-    def add(self, other: "DayFigures") -> None:
+    def add(self, other: DayFigures) -> None:
         self.cold += other.cold
         self.warm += other.warm
         self.valid += other.valid

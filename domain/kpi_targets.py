@@ -83,7 +83,7 @@ def parse_targets(raw: dict) -> Targets:
                       user_error_reasons=frozenset(raw.get("user_error_reasons") or ()),
                       stuck_after=timedelta(minutes=float(raw.get("stuck_after_minutes", 60))),
                       daily_budget=float(raw["daily_budget"]))
-    targets.tz  # an unknown zone fails here
+    _ = targets.tz  # an unknown zone fails here
     return targets
 
 

@@ -29,7 +29,7 @@ class Bucket:
     at: float  # seconds (any epoch, as long as one store uses one)
 
     @classmethod
-    def full(cls, limit: Limit, now: float) -> "Bucket":
+    def full(cls, limit: Limit, now: float) -> Bucket:
         return cls(float(limit.burst), now)
 
 

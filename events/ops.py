@@ -28,7 +28,7 @@ class BudgetNotification(_Lenient):
     message_id: str = ""
 
     @classmethod
-    def from_message(cls, message: PubSubMessage) -> "BudgetNotification":
+    def from_message(cls, message: PubSubMessage) -> BudgetNotification:
         data = message.json_data()
         if not isinstance(data, dict):
             raise ValueError("budget notification data is not a JSON object")

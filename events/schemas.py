@@ -91,7 +91,7 @@ class GcsObjectEvent(_Lenient):
     size: int = 0
 
     @classmethod
-    def from_message(cls, message: PubSubMessage) -> "GcsObjectEvent":
+    def from_message(cls, message: PubSubMessage) -> GcsObjectEvent:
         attrs = message.attributes
         resource = message.json_data() or {}
         return cls(

@@ -6,7 +6,8 @@ CloudPubSubDeadLetterSourceDeliveryCount, among others
 (https://cloud.google.com/pubsub/docs/dead-letter-topics). By source:
 
 - an upload notification intake never managed to handle (intake subscription),
-  or a segmentation request the GPU service never finished (segment
+  a segmentation request the GPU service never finished (segment
+  subscription), or a cache hit the render function never rendered (render
   subscription): the job ends `failed` with reason
   `dead_letter` instead of waiting forever, unless a worker holds a live lease
   on it (a duplicate was refused while the job runs; that worker reports, and

@@ -91,7 +91,7 @@ def table(report: KpiReport, targets: Targets) -> str:
         rows.append((r.kpi.label, r.kpi.describe(), show(r.value, r.kpi.unit), met, str(r.violations),
                      str(r.samples)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
+    line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()  # noqa: E731
     head = (f"KPIs {report.first_day} to {report.last_day} ({targets.time_zone}): "
             f"{report.violations} violation(s)")
     t = report.totals

@@ -14,9 +14,9 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
 
 from adapters.cloud_run import CloudRun, TrafficEntry
 from adapters.logs import log

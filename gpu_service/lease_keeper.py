@@ -30,7 +30,7 @@ class LeaseKeeper:
     def lost(self) -> bool:
         return self._lost.is_set()
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 

@@ -18,8 +18,8 @@ import enum
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,8 @@ from adapters.logs import log
 from adapters.messages import Publisher
 from domain import subject
 from domain.cache import EngineIdentity, entry_for
-from events.schemas import JobEvent, SegmentRequest, encode as encode_message
+from events.schemas import JobEvent, SegmentRequest
+from events.schemas import encode as encode_message
 from gpu_service import imaging, masks
 from gpu_service.lease_keeper import LeaseKeeper
 from settings import Settings

@@ -26,8 +26,8 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -211,7 +211,7 @@ class Evaluator:
         incident.deliveries.append(response.status_code)
         return response.status_code
 
-    def start(self) -> "Evaluator":
+    def start(self) -> Evaluator:
         self._thread = threading.Thread(target=self._run, name="alert-evaluator", daemon=True)
         self._thread.start()
         return self

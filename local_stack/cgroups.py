@@ -42,7 +42,7 @@ class MemoryLimit:
         self.limit_bytes, self.folder = limit_bytes, folder
 
     @classmethod
-    def create(cls, limit_bytes: int) -> "MemoryLimit | None":
+    def create(cls, limit_bytes: int) -> MemoryLimit | None:
         parent = _own_memory_cgroup()
         _sweep(parent)
         try:

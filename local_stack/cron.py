@@ -13,8 +13,8 @@ import logging
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from croniter import croniter
 

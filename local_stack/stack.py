@@ -13,7 +13,7 @@ from pathlib import Path
 
 from local_stack import topology as topo
 from local_stack.prerequisites import doctor, fake_gcs_binary, write_signing_key
-from local_stack.processes import Child, StackError, patched_environ, free_port, http_ok, leftover_processes
+from local_stack.processes import Child, StackError, free_port, http_ok, leftover_processes, patched_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["ROOT", "Stack", "StackError", "doctor", "leftover_processes", "write_signing_key"]
@@ -115,7 +115,7 @@ class Stack:
                 "LOCAL_STACK_RUN_ID": self.run_id}
 
     # --- lifecycle ---------------------------------------------------------
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         try:
             self.start()
         except BaseException:

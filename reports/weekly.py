@@ -97,7 +97,7 @@ def chart(report: KpiReport, targets: Targets, path: Path) -> Path:
     latency.set_title(f"Latency and cost per day, {report.first_day} to {report.last_day}")
     latency.legend()
     cost.bar(days, [0 if row["cost"] is None else row["cost"] for row in rows], color="tab:green")
-    for day, row in zip(days, rows):
+    for day, row in zip(days, rows, strict=True):
         if row["cost"] is None:
             cost.annotate("no data", (day, 0), ha="center", va="bottom", fontsize=8)
     # USD, not "$": matplotlib reads a pair of dollar signs as mathtext.

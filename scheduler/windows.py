@@ -162,7 +162,7 @@ def parse_schedule(raw: dict) -> Schedule:
         job_prefix=str(raw.get("job_prefix", "pet-cutout-")),
         jobs=jobs,
     )
-    schedule.tz  # fails early on an unknown zone
+    _ = schedule.tz  # fails early on an unknown zone
     return schedule
 
 

@@ -46,7 +46,7 @@ def _job(job_id: str, queued: datetime, state: State, seconds: float | None = No
 def jobs() -> list[Job]:
     out = []
     for d, day in enumerate(DAYS):
-        at = lambda minute: datetime.combine(day, time(12, 0), TZ) + timedelta(minutes=minute)  # noqa: E731
+        at = lambda minute, day=day: datetime.combine(day, time(12, 0), TZ) + timedelta(minutes=minute)  # noqa: E731
         for i in range(19):
             out.append(_job(f"d{d}-w{i}", at(i), State.DONE, 2.0))
         out.append(_job(f"d{d}-wslow", at(19), State.DONE, WARM_SLOW[d]))
@@ -74,7 +74,7 @@ def spend() -> list[SpendSample]:
     seen = datetime.combine(DAYS[0] - timedelta(days=1), time(23, 0), TZ)
     out = [SpendSample(seen, BUDGET, INTERVAL, PRIOR_COST)]
     cost = PRIOR_COST
-    for day, rise in zip(DAYS, DAY_COST):
+    for day, rise in zip(DAYS, DAY_COST, strict=True):
         if rise is None:
             continue
         for hour in (10, 20):

@@ -9,7 +9,6 @@ import pytest
 import requests
 from PIL import Image
 
-from local_stack.storefront import UploadRefused
 from tests.e2e.helpers import SegmentTap, photo_bytes, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -37,7 +37,6 @@ def stack(tmp_path_factory):
 
             from adapters.jobs import FirestoreJobs
             from adapters.ops import FirestoreOps
-
             from settings import Settings
 
             db = firestore.Client(project=running.project)  # jobs

@@ -18,10 +18,9 @@ def stack(tmp_path_factory):
 
 
 def test_firing_the_tick_applies_the_policy_to_the_gpu_service(stack):
+    from adapters.cloud_run import Scaling
     from bootstrap import Ops
     from settings import Settings
-
-    from adapters.cloud_run import Scaling
 
     now = datetime.now(timezone.utc)
     expected = decide(now, last_job_finished_at=None, warmups_last_hour=0, emergency=False)

@@ -15,7 +15,7 @@ from domain import alerts
 from local_stack import topology
 from local_stack.alerts import local_conditions, prometheus_values
 from settings import Settings
-from tests.unit.test_infra import INFRA, ROOT, needs_terraform, _terraform
+from tests.unit.test_infra import INFRA, ROOT, _terraform, needs_terraform
 
 # The alert and rollback lists of the store's plan (shared/STORE_PLAN.md), word for word.
 PLAN = {

@@ -219,7 +219,7 @@ def test_an_expired_or_foreign_entry_sends_the_job_to_the_gpu():
     assert render.handle(hit, blobs=blobs, publisher=publisher, settings=SETTINGS) == "sent_to_gpu"
     sent = [SegmentRequest.model_validate_json(m) for m in publisher.on(SETTINGS.segment_topic)]
     assert [s.job_id for s in sent] == [hit.job_id] * 3 and sent[0].generation == hit.generation
-    assert not (SETTINGS.results_bucket, result_name(hit.as_segment_request())) in blobs.objects
+    assert (SETTINGS.results_bucket, result_name(hit.as_segment_request())) not in blobs.objects
 
 
 def test_a_hit_whose_upload_is_gone_fails_with_its_reason():

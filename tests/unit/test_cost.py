@@ -5,8 +5,16 @@ import re
 import pytest
 import yaml
 
-from costsim.cost import (PRICES_FILE, InstanceShape, JobFootprint, billed_seconds, instance_cost, jobs_cost,
-                            load_prices, total_cost)
+from costsim.cost import (
+    PRICES_FILE,
+    InstanceShape,
+    JobFootprint,
+    billed_seconds,
+    instance_cost,
+    jobs_cost,
+    load_prices,
+    total_cost,
+)
 
 PRICES = load_prices()
 # One L4 instance, 4 vCPU, 16 GiB: 0.0001867 + 4 x 0.000018 + 16 x 0.000002 dollars a second.

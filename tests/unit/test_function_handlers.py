@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PIL import Image
 
-from domain.jobs import Job, State
+from domain.jobs import State
 from domain.uploads import Rejected
 from events.schemas import GcsObjectEvent, JobEvent, PubSubMessage, SegmentRequest, UploadUrlRequest
 from functions import dead_letter, intake, job_events, job_status, upload_url

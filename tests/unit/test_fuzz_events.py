@@ -12,10 +12,10 @@ inside is what is fuzzed."""
 import base64
 import io
 import json
-import sys
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from domain.jobs import Job, State

@@ -2,10 +2,10 @@
 answer is a 4xx or a success, never a 5xx, an unhandled exception or a trace."""
 
 import json
-import sys
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from domain.jobs import Job, State
 from settings import Settings

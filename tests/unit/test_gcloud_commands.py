@@ -208,11 +208,11 @@ def test_the_classification_and_the_batch_answer_as_gcloud_does(tmp_path, sdk):
     commands = [Command("self-test", argv) for argv in cases]
     batched = run_batch(commands, tmp_path, sdk)
     assert [rc for rc, _ in batched] == [1, 2, 2, 1]
-    assert {c.argv: parses(*answer) for c, answer in zip(commands, batched)} == cases
+    assert {c.argv: parses(*answer) for c, answer in zip(commands, batched, strict=True)} == cases
     # The batch answers as separate gcloud processes do (two of them: a second of CPU each).
     with ThreadPoolExecutor(max_workers=2) as pool:
         alone = list(pool.map(lambda i: run_gcloud(commands[i], tmp_path / f"alone-{i}"), (0, 3)))
-    for (rc, err), (batch_rc, batch_err) in zip(alone, (batched[0], batched[3])):
+    for (rc, err), (batch_rc, batch_err) in zip(alone, (batched[0], batched[3]), strict=True):
         assert (rc, err.splitlines()[0]) == (batch_rc, batch_err.splitlines()[0])
 
 
@@ -227,5 +227,5 @@ def test_every_gcloud_command_parses(tmp_path, sdk):
     results = run_batch(commands, tmp_path, sdk)
     print(f"\n{len(commands)} gcloud commands in {time.monotonic() - started:.1f}s")
     wrong = [f"{c.source}\n  gcloud {shlex.join(c.argv)}\n  exit {rc}: {err.strip()[:300]}"
-             for c, (rc, err) in zip(commands, results) if not parses(rc, err)]
+             for c, (rc, err) in zip(commands, results, strict=True) if not parses(rc, err)]
     assert not wrong, "\n".join(wrong)

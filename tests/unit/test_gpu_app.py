@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -158,7 +157,7 @@ def test_a_full_house_sheds_with_a_retryable_status_and_no_push_is_lost():
             while pending and rounds < 10:
                 answers = await asyncio.gather(*(client.post("/pubsub/segment", json=jobs[j]) for j in pending))
                 assert {a.status_code for a in answers} <= {204, 429}
-                pending = [j for j, a in zip(pending, answers) if a.status_code != 204]
+                pending = [j for j, a in zip(pending, answers, strict=True) if a.status_code != 204]
                 rounds += 1
             return before, shed, done, pending, rounds, await metrics(client)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from datetime import datetime, timedelta, timezone
 
 from events.schemas import SegmentRequest

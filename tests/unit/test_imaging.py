@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -53,7 +53,7 @@ def gps_exif(orientation: int = 1) -> Image.Exif:
 
 
 def close(pixel, colour, tolerance=40) -> bool:
-    return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(pixel, colour))
+    return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(pixel, colour, strict=False))
 
 
 def full_mask(im: Image.Image) -> np.ndarray:

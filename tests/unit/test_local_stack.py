@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from local_stack import prerequisites, stack as stack_module
+from local_stack import prerequisites
+from local_stack import stack as stack_module
 from local_stack.processes import Child, StackError
 
 

@@ -89,7 +89,7 @@ def test_no_warm_up_outside_hours_in_emergency_or_with_the_budget_spent(world, w
 
 def test_two_shoppers_deciding_at_once_send_one_warm_up(world):
     store, publisher, intent = world
-    store.claims["intent-warmup:%d" % (BUSINESS.timestamp() // 600)] = {}  # the other instance took the slot
+    store.claims[f"intent-warmup:{BUSINESS.timestamp() // 600:.0f}"] = {}  # the other instance took the slot
     assert intent()["outcome"] == "skipped" and not publisher.messages
 
 
