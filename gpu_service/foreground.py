@@ -14,10 +14,17 @@ the means are weighted by alpha squared, and t is read from the pixel's colour
 where the means tell subject and background apart (a model's mask is too soft
 far into the background; its alpha alone leaves a share of that background).
 
-What keeps it cheap at 12 MP: it runs at a working size of at most WORK_SIDE;
-the colour shift F - I found there is smooth, so it is scaled up and added to
-the full-size pixels, which keep the fur's own detail. Only soft pixels
-(0 < alpha < 255) change; opaque and clear pixels and the alpha never do.
+Near-opaque pixels (alpha above NEAR_OPAQUE) are taken as the pet's own
+colour: the shift fades out linearly to none at alpha 1, since the model's mask
+is a little soft inside the fur and unmixing there tinted it toward the
+opposite hue.
+
+What keeps it cheap at 12 MP: it runs at a working size of at most WORK_SIDE
+(the radii are fractions of the long side, so they scale with the photo); the
+colour shift F - I found there is smooth, so it is scaled up and added to the
+full-size pixels, which keep the fur's own detail, in single uint8 passes.
+Only soft pixels (0 < alpha < 255) change; opaque and clear pixels and the
+alpha never do.
 """
 
 from __future__ import annotations
