@@ -85,9 +85,8 @@ def _apply(rgb: np.ndarray, shift: np.ndarray, soft: np.ndarray) -> np.ndarray:
     height, width = soft.shape
     if half.shape[:2] != soft.shape:
         half = cv2.resize(half, (width, height), interpolation=cv2.INTER_LINEAR)
-    moved = cv2.addWeighted(rgb, 1.0, half, 2.0, -256.0, dtype=cv2.CV_8U)  # saturates to 0..255
-    out = rgb.copy()
-    cv2.copyTo(moved, soft, out)  # soft pixels only
+    out = cv2.addWeighted(rgb, 1.0, half, 2.0, -256.0, dtype=cv2.CV_8U)  # saturates to 0..255
+    cv2.copyTo(rgb, cv2.bitwise_not(soft), out)  # opaque and clear pixels as they were
     return out
 
 
