@@ -46,9 +46,9 @@ class TransparentBackgroundGivenMask:
 
     def __init__(self):
         import torch
+        from transparent_background import Remover
 
         from bench.engines import random_checkpoint
-        from transparent_background import Remover
 
         self._torch = torch
         os.environ.setdefault("TRANSPARENT_BACKGROUND_FILE_PATH", tempfile.mkdtemp(prefix="tb-home-"))
@@ -186,7 +186,7 @@ def large_quality(names: list[str], format_names: list[str], engine) -> dict:
         photo, truth = fringe.photo_and_mask(name)
         size = (4032, 3024) if photo.shape[1] >= photo.shape[0] else (3024, 4032)
 
-        def big(pixels):
+        def big(pixels, size=size):
             return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
 
         own = big(fringe.own_colour(photo, truth))
