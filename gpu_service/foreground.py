@@ -14,10 +14,17 @@ the means are weighted by alpha squared, and t is read from the pixel's colour
 where the means tell subject and background apart (a model's mask is too soft
 far into the background; its alpha alone leaves a share of that background).
 
-What keeps it cheap at 12 MP: it runs at a working size of at most WORK_SIDE;
-the colour shift F - I found there is smooth, so it is scaled up and added to
-the full-size pixels, which keep the fur's own detail. Only soft pixels
-(0 < alpha < 255) change; opaque and clear pixels and the alpha never do.
+Near-opaque pixels (alpha above NEAR_OPAQUE) are taken as the pet's own
+colour: the shift fades out linearly to none at alpha 1, since the model's mask
+is a little soft inside the fur and unmixing there tinted it toward the
+opposite hue.
+
+What keeps it cheap at 12 MP: it runs at a working size of at most WORK_SIDE
+(the radii are fractions of the long side, so they scale with the photo); the
+colour shift F - I found there is smooth, so it is scaled up and added to the
+full-size pixels, which keep the fur's own detail, in single uint8 passes.
+Only soft pixels (0 < alpha < 255) change; opaque and clear pixels and the
+alpha never do.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ NARROW_RADIUS = 0.012
 # Unmixing alpha from colour (see _unmixing_alpha): trusted when the local foreground and background
 # means are this far apart or more (RGB distance in 0..1 units).
 COLOUR_SEPARATION = 0.1
+NEAR_OPAQUE = 0.9  # above this alpha the shift fades out, to none at 1
 _EPS = 1e-5
 
 
@@ -60,13 +68,25 @@ def estimate(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     fg = np.clip(_unmix(image_s, fg_mean, bg_mean, a), 0.0, 1.0)
     fg_mean, bg_mean = _means(fg, bg_mean, a, narrow)
     fg = np.clip(_unmix(image_s, fg_mean, bg_mean, a), 0.0, 1.0)
-    # The colour shift F - I is smooth; the fur's detail is in I. On a large photo the shift found at
-    # the working size is scaled up (bilinear) and added to the full-size pixels.
-    shift = np.rint((fg - image_s) * 255.0).astype(np.int16)
-    if factor > 1:
-        shift = cv2.resize(shift, (width, height), interpolation=cv2.INTER_LINEAR)
-    out = rgb.copy()
-    cv2.add(rgb, shift, out, soft, cv2.CV_8U)  # soft pixels only; saturates to 0..255
+    # Near-opaque pixels are the pet's own colour: the model's mask is a little soft inside the fur,
+    # and unmixing there tints it toward the opposite hue (pink on green). The shift fades out there.
+    fade = np.clip((1.0 - a) / (1.0 - NEAR_OPAQUE), 0.0, 1.0)
+    return _apply(rgb, (fg - image_s) * fade, soft)
+
+
+def _apply(rgb: np.ndarray, shift: np.ndarray, soft: np.ndarray) -> np.ndarray:
+    """`rgb` with the colour shift F - I (working size, float, -1..1) added on the soft pixels.
+
+    The shift is smooth and the fur's detail is in I: on a large photo the shift is
+    scaled up (bilinear) and added to the full-size pixels. It travels as uint8,
+    128 + shift/2 in 1/255 steps (2/255 resolution, a quarter of int16's bytes), so
+    the 12 MP passes (scale up, add, keep the hard pixels) are single uint8 ones."""
+    half = np.clip(np.rint(shift * 127.5) + 128.0, 0, 255).astype(np.uint8)
+    height, width = soft.shape
+    if half.shape[:2] != soft.shape:
+        half = cv2.resize(half, (width, height), interpolation=cv2.INTER_LINEAR)
+    out = cv2.addWeighted(rgb, 1.0, half, 2.0, -256.0, dtype=cv2.CV_8U)  # saturates to 0..255
+    cv2.copyTo(rgb, cv2.bitwise_not(soft), out)  # opaque and clear pixels as they were
     return out
 
 
