@@ -26,7 +26,7 @@ def bare_seconds(photos: list[bytes]) -> list[float]:
     for data in photos:
         started = time.perf_counter()
         image = imaging.decode(data)
-        imaging.encode(imaging.cut_out(image, engine.predict([image])[0]), "png")
+        imaging.compose(image, engine.predict([image])[0])
         out.append(time.perf_counter() - started)
     return out
 

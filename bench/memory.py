@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
         data = phones[(i // 25) % len(phones)] if i % 25 == 24 else samples[i % len(samples)]
         image = imaging.decode(data)
         mask = engine.finish(batcher(engine.prepare(image)), image.size)
-        imaging.encode(imaging.cut_out(image, mask), "png")
+        imaging.compose(image, mask)
 
     rss, done = {}, 0
     print(f"{about['engine']} on {about['device']}: {args.images} images, 4 threads, "

@@ -41,7 +41,7 @@ def segment(engine, photo: bytes) -> tuple[float, float, bytes]:
     prediction = engine.forward([prepared])[0]
     forward = time.perf_counter() - forward_started
     mask = engine.finish(prediction, image.size)
-    imaging.encode(imaging.cut_out(image, mask), "png")
+    imaging.compose(image, mask)
     seconds = time.perf_counter() - started
     out = io.BytesIO()
     Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").save(out, "PNG")

@@ -62,7 +62,7 @@ def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, se
         return _to_gpu(request, publisher, s, f"mask {mask.shape[::-1]} does not fit image {image.size}")
     # The subject gate's verdict is the mask's: the same as the GPU job's (a no-subject one never left a mask).
     weak = subject.assess(mask).verdict is subject.Verdict.WEAK
-    output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format, s.output_max_side)
+    output = imaging.compose(image, mask, request.effect, request.output_format, s.output_max_side)
     lap("render")
     blobs.write_once(s.results_bucket, mask_name(request.job_id), masks.encode(masks.quantise(mask)),
                      masks.CONTENT_TYPE)

@@ -179,6 +179,14 @@ def encode(rgba: Image.Image, output_format: str = "png", max_side: int | None =
     return out.getvalue()
 
 
+def compose(image: Image.Image, mask: np.ndarray, effect: str = "none", output_format: str = "png",
+            max_side: int | None = None) -> bytes:
+    """A job's cut-out from its decoded photo and mask: cut out, then encode. The one place the
+    worker, the smoke route, a cache hit (functions/render.py) and the benchmarks make it, so
+    they cannot drift apart; variants add their crop and background in gpu_service/render.py."""
+    return encode(cut_out(image, mask, effect), output_format, max_side)
+
+
 def parse_colour(value: str) -> tuple[int, int, int]:
     """'white', '#fff' or '#1e90ff' to RGB; a clear ValueError otherwise."""
     try:

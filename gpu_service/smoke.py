@@ -31,5 +31,5 @@ async def segment(request: Request) -> Response:
         return Response(f"bad image: {exc}\n"[:300], status_code=400)
     # Through the batcher, like every job: one thread owns the model.
     mask = await run_in_threadpool(runtime.segment, image, runtime.settings.job_deadline_seconds)
-    png = imaging.encode(imaging.cut_out(image, mask), "png", runtime.settings.output_max_side)
+    png = imaging.compose(image, mask, output_format="png", max_side=runtime.settings.output_max_side)
     return Response(png, media_type="image/png")
