@@ -41,7 +41,8 @@ def phone_photo(name: str, orientation: int = 1) -> bytes:
     size = PHONE if image.width >= image.height else PHONE[::-1]
     image = image.resize(size, Image.Resampling.LANCZOS)
     stored = {1: image, 3: image.transpose(Image.Transpose.ROTATE_180),
-              6: image.transpose(Image.Transpose.ROTATE_90), 8: image.transpose(Image.Transpose.ROTATE_270)}[orientation]
+              6: image.transpose(Image.Transpose.ROTATE_90),
+              8: image.transpose(Image.Transpose.ROTATE_270)}[orientation]
     exif = Image.Exif()
     exif[0x0112] = orientation
     out = io.BytesIO()

@@ -127,7 +127,7 @@ def quality(names: list[str], engine, others: bool) -> dict:
     return {"images": len(names), "mean_excess": means, "worst_image_excess": worst,
             "median_seconds": {k: median(v) for k, v in seconds.items()},
             "mean_iou": {k: float(np.mean(v)) for k, v in ious.items()},
-            "iou_change_max": float(max(abs(a - b) for a, b in zip(ious["after"], ious["before"]))),
+            "iou_change_max": float(max(abs(a - b) for a, b in zip(ious["after"], ious["before"], strict=True))),
             "alpha_unchanged": alpha_unchanged, "max_abs_after": max(after), "goal": GOAL,
             "meets_goal": max(after) <= GOAL and alpha_unchanged}
 
@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", type=int, default=0, help="samples for the quality table (0: all)")
     parser.add_argument("--phone", type=int, default=4, help="phone-sized photos for the timing")
     parser.add_argument("--large", type=int, default=24, help="samples for the 12 MP quality check (0: none)")
-    parser.add_argument("--large-formats", type=int, default=6, help="of those, how many (every k-th) through WebP/JPEG")
+    parser.add_argument("--large-formats", type=int, default=6,
+                        help="of those, how many (every k-th) through WebP/JPEG")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-others", action="store_true", help="skip rembg and transparent-background")
     parser.add_argument("--picture", default="oxpet_great_pyrenees_180", help="sample for the pictures")

@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     first, last = rss[min(rss)], rss[max(rss)]
     growth = (last - first) / first
     print(f"  growth from {min(rss)} to {max(rss)} images: {100 * growth:+.2f} % (goal within 5 %)")
-    result = {"engine": about, "malloc_tuned": tuned, "rss_bytes": rss, "growth": growth, "within_5_percent": abs(growth) <= 0.05}
+    result = {"engine": about, "malloc_tuned": tuned, "rss_bytes": rss, "growth": growth,
+              "within_5_percent": abs(growth) <= 0.05}
     write(f"memory_{about['engine']}{'' if tuned else '_glibc_defaults'}", result)
     return result
 

@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     for batch in (1, 2, 4, 8):
         model.append(model_throughput(engine, prepared, batch, args.passes))
         service.append(service_throughput(engine, service_photos, batch))
-        print(f"  batch {batch}: model {model[-1]['images_per_s']:.2f} img/s | service {service[-1]['images_per_s']:.2f}"
-              f" img/s, p50 {service[-1]['p50_latency_s']:.2f} s, mean batch {service[-1]['mean_batch_size']:.1f}")
+        print(f"  batch {batch}: model {model[-1]['images_per_s']:.2f} img/s"
+              f" | service {service[-1]['images_per_s']:.2f} img/s, p50 {service[-1]['p50_latency_s']:.2f} s,"
+              f" mean batch {service[-1]['mean_batch_size']:.1f}")
     result = {"engine": about, "stages": stages, "model_throughput": model, "service_throughput": service}
     write(f"pipeline_{about['engine']}", result)
     return result

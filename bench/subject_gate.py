@@ -2,7 +2,8 @@
 
 Pets: the 24 shared samples, each judged on the mask the engine gives through
 the worker's own decode (U^2-Net-p by default; --engine inspyrenet --ckpt PATH
-for the GPU one), and on its ground-truth mask; all must be clear. Also scikit-image's cat at the sizes the end-to-end tests upload, and
+for the GPU one), and on its ground-truth mask; all must be clear. Also
+scikit-image's cat at the sizes the end-to-end tests upload, and
 --phone samples resampled to 12 MP (the numbers are shares: they should not move).
 Non-pets: tests/non_pets.py (textures, flat scenes, blurred shots made here, and
 scikit-image's bundled non-animal photos), judged on the same engine's masks.
@@ -56,7 +57,8 @@ def judge_all(engine, phone: int) -> list[dict]:
         rows.append(_row("pet", "sample, U^2-Net-p", name, subject.assess(engine_mask(image))))
         rows.append(_row("pet", "sample, ground truth", name, subject.assess(_truth(name))))
     for name in sample_names()[:phone]:
-        rows.append(_row("pet", "sample at 12 MP", name, subject.assess(engine_mask(imaging.decode(phone_photo(name))))))
+        rows.append(_row("pet", "sample at 12 MP", name,
+                         subject.assess(engine_mask(imaging.decode(phone_photo(name))))))
     for size in CAT_SIZES:
         rows.append(_row("pet", "skimage cat", f"chelsea {size[0]}x{size[1]}", subject.assess(engine_mask(_cat(size)))))
     for name, (kind, make) in non_pets.CORPUS.items():
@@ -100,7 +102,8 @@ def report(result: dict) -> None:
     for r in result["images"]:
         print(f"{r['group']:8} {r['kind']:22} {r['name']:30} {r['coverage']:6.3f} {r['border']:6.3f} "
               f"{r['uncertain']:6.3f} {r['largest']:7.3f}  {r['verdict']}{'  (' + r['why'] + ')' if r['why'] else ''}")
-    print("rule:", "none if " + " or ".join(result["rule"]["none"]) + "; weak if " + " or ".join(result["rule"]["weak"]))
+    print("rule:", "none if " + " or ".join(result["rule"]["none"])
+          + "; weak if " + " or ".join(result["rule"]["weak"]))
     for label, r in result["rates"].items():
         print(f"  {label}: {r['count']}/{r['of']} ({100 * r['share']:.0f} %)")
     print(f"gate on a 4096x3072 mask: {1000 * result['gate_seconds_4096']:.1f} ms (median)")

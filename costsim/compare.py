@@ -30,10 +30,12 @@ class Scenario:
 
 def scenarios(*, seed: int, per_day: float = 3000, days: int = 7) -> dict[str, Scenario]:
     return {
-        "normal": Scenario("normal", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day, seed=seed), None),
+        "normal": Scenario("normal", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day, seed=seed),
+                           None),
         "holiday": Scenario("holiday", upload_traffic.generate(date(2026, 12, 7), days, per_day=per_day, seed=seed),
                             "holiday"),
-        "quiet": Scenario("quiet", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day / 3, seed=seed), None),
+        "quiet": Scenario("quiet", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day / 3, seed=seed),
+                          None),
     }
 
 

@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 UPLOAD_PREFIX = "uploads/"
 
 
-def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
+def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publisher: Publisher,
+           settings: Settings) -> str:
     """Returns what happened, as a short outcome word (for logs and tests)."""
     if event.event_type != "OBJECT_FINALIZE" or event.bucket != settings.uploads_bucket:
         return "ignored"

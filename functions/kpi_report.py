@@ -105,5 +105,6 @@ def handle(args, *, source: ReportSource, request_counts: RequestCounts, service
     """(body, format); raises BadRequest on a malformed query."""
     targets = targets or load_targets()
     last_day, count, fmt = parse_query(args, now, targets)
-    report = build(last_day, count, source=source, request_counts=request_counts, service=service, targets=targets, now=now)
+    report = build(last_day, count, source=source, request_counts=request_counts, service=service, targets=targets,
+                   now=now)
     return (table(report, targets) if fmt == "table" else as_json(report, targets)), fmt

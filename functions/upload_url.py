@@ -18,7 +18,8 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def handle(request: UploadUrlRequest, *, jobs: JobRepository, blobs: BlobStore, settings: Settings) -> UploadUrlResponse:
+def handle(request: UploadUrlRequest, *, jobs: JobRepository, blobs: BlobStore,
+           settings: Settings) -> UploadUrlResponse:
     """Raises domain.uploads.Rejected for a type or size the store never accepts."""
     check_request(request.content_type, request.size, settings.max_upload_bytes)
     now = datetime.now(timezone.utc)

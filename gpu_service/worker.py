@@ -87,7 +87,8 @@ class Worker:
         self.ready_at: datetime | None = None  # when this instance began serving (the runtime sets it)
 
     def _report(self, event: JobEvent) -> None:
-        self.publisher.publish(self.settings.job_events_topic, encode_message(event), job_id=event.job_id, kind=event.kind)
+        self.publisher.publish(self.settings.job_events_topic, encode_message(event),
+                               job_id=event.job_id, kind=event.kind)
 
     def process(self, request: SegmentRequest) -> Outcome:
         """Raises on a transient failure (the caller answers non-2xx so Pub/Sub retries)."""
@@ -157,7 +158,8 @@ class Worker:
             log(logger, logging.WARNING, "job failed permanently", job_id=request.job_id, reason=reason)
             return Outcome.FAILED
         self._keep_mask(request.job_id, data, alpha, sum(timings.values()))
-        written = self.blobs.write_once(self.settings.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
+        written = self.blobs.write_once(self.settings.results_bucket, name, output,
+                                        imaging.OUTPUT_TYPES[request.output_format])
         lap("upload")
         weak = gate.verdict is subject.Verdict.WEAK
         self._report(JobEvent(job_id=request.job_id, kind="succeeded", attempt=attempt, result_object=name,

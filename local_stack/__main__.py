@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--cloud-run", action="store_true",
                     help="the GPU service behind a local Cloud Run, with the store's schedules firing at pre-warm")
     sub.add_parser("doctor")
-    fire = sub.add_parser("fire", help="fire one of the store's schedule jobs now at a local URL, as `up --cloud-run` does")
+    fire = sub.add_parser("fire",
+                          help="fire one of the store's schedule jobs now at a local URL, as `up --cloud-run` does")
     fire.add_argument("--target-url", required=True)
     fire.add_argument("--job", default="tick")
     demo = sub.add_parser("demo")
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.monotonic()
         with Stack(cloud_run=getattr(args, "cloud_run", False)) as stack:
-            print(f"stack up in {time.monotonic() - started:.1f}s (run {stack.run_id}); logs in {stack.workdir / 'logs'}",
-                  file=sys.stderr)
+            print(f"stack up in {time.monotonic() - started:.1f}s (run {stack.run_id});"
+                  f" logs in {stack.workdir / 'logs'}", file=sys.stderr)
             if args.command == "up":
                 for name in ("upload_url", "job_status", "store"):
                     print(f"{name}: {stack.url(name)}")

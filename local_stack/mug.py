@@ -99,5 +99,6 @@ def on_mug(cutout: Image.Image, width: int) -> Image.Image:
     fitted = cutout.convert("RGBA").resize((max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale))),
                                            Image.Resampling.LANCZOS)
     product = mug(width).copy()
-    product.alpha_composite(fitted, (left + (right - left - fitted.width) // 2, top + (bottom - top - fitted.height) // 2))
+    product.alpha_composite(fitted, (left + (right - left - fitted.width) // 2,
+                                     top + (bottom - top - fitted.height) // 2))
     return product

@@ -173,7 +173,8 @@ class Stack:
                             fn_env, logs / f"fn-{name}.log", port=self.ports[name]))
             self.children[name].start()
         if BROWSER_FACING <= set(self.function_names):
-            self._add(Child("store", [sys.executable, "-m", "local_stack.static_site", "--port", str(self.ports["store"]),
+            self._add(Child("store", [sys.executable, "-m", "local_stack.static_site",
+                                      "--port", str(self.ports["store"]),
                                       "--config", json.dumps(self.store_config())],
                             env, logs / "store.log", ready_url=self.url("store") + "/config.json"))
             self.children["store"].start()
@@ -230,7 +231,8 @@ class Stack:
         """Raise if any child died without being told to."""
         for child in self.children.values():
             if child.proc is not None and not child.alive() and not child.expected_exit:
-                raise StackError(f"{child.name} died with {child.proc.returncode}; see {child.log_path}:\n{child.tail()}")
+                raise StackError(f"{child.name} died with {child.proc.returncode};"
+                                 f" see {child.log_path}:\n{child.tail()}")
 
     def restart(self, name: str, kill: bool = True) -> None:
         child = self.children[name]

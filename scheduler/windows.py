@@ -152,7 +152,8 @@ def parse_schedule(raw: dict) -> Schedule:
                windows=_windows(s.get("windows"), f"seasons.{s['name']}"))
         for s in raw.get("seasons") or ()
     )
-    jobs = tuple(ScheduledJob(str(j["name"]), str(j["cron"]), str(j.get("description", "")), str(j.get("target", "prewarm")))
+    jobs = tuple(ScheduledJob(str(j["name"]), str(j["cron"]), str(j.get("description", "")),
+                              str(j.get("target", "prewarm")))
                  for j in raw.get("jobs") or ())
     schedule = Schedule(
         windows=_windows(raw.get("windows"), "windows"),

@@ -160,8 +160,8 @@ def run(image: str, photo: Path, out: Path, run_id: str, ready_timeout: float) -
     env.update(overrides)
     command = (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
     report.update(cmd=command, overrides=sorted(overrides), user=config.get("User"))
-    container = subprocess.run(["buildah", "from", "--pull=never", "--name", run_id, image], capture_output=True, text=True,
-                               check=True).stdout.strip()
+    container = subprocess.run(["buildah", "from", "--pull=never", "--name", run_id, image],
+                               capture_output=True, text=True, check=True).stdout.strip()
     argv = ["buildah", "run", "--isolation", "chroot", "--network", "host",
             "--workingdir", config.get("WorkingDir") or "/", "--user", config.get("User") or "root"]
     for key, value in env.items():

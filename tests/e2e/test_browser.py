@@ -124,7 +124,8 @@ def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page
     # The widget keeps the session the server signed (not one it made up) and it is one the server accepts.
     token = page.evaluate("window.petUpload.sessionId")
     assert token.count(".") == 2 and token == page.evaluate("sessionStorage.getItem('petUpload.session')")
-    again = requests.post(stack.url("upload_url") + "/", json={"content_type": "image/png", "size": 8, "session_id": token},
+    again = requests.post(stack.url("upload_url") + "/",
+                          json={"content_type": "image/png", "size": 8, "session_id": token},
                           timeout=30).json()
     assert again["session_id"] == token
     ARTIFACTS.mkdir(exist_ok=True)

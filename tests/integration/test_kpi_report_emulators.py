@@ -59,8 +59,9 @@ def test_the_report_on_the_seeded_week_matches_the_hand_worked_numbers(stack):
     with stack.client_env():
         ops = Ops(Settings())
         targets = kpi_report.load_targets()
-        report = kpi_report.build(week.DAYS[-1], 7, source=ops.report_source, request_counts=SeededRequests(week.buckets()),
-                                  service="pet-cutout-gpu", targets=targets, now=week.NOW)
+        report = kpi_report.build(week.DAYS[-1], 7, source=ops.report_source,
+                                  request_counts=SeededRequests(week.buckets()), service="pet-cutout-gpu",
+                                  targets=targets, now=week.NOW)
     got = {r.kpi.name: (r.value, r.samples, r.violations) for r in report.results}
     for name, (value, samples, violations) in week.EXPECTED.items():
         assert got[name][0] == pytest.approx(value, abs=1e-9), name

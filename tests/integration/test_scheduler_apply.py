@@ -59,9 +59,11 @@ def test_second_run_changes_nothing(fake):
 
 def test_a_changed_schedule_updates_only_that_job_then_settles(fake):
     client = new_client(fake.url)
-    schedule = replace(default_schedule(), jobs=(ScheduledJob("tick", "*/5 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
+    schedule = replace(default_schedule(),
+                       jobs=(ScheduledJob("tick", "*/5 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
     apply(client, schedule, **ARGS)
-    changed = replace(schedule, jobs=(ScheduledJob("tick", "*/10 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
+    changed = replace(schedule,
+                      jobs=(ScheduledJob("tick", "*/10 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
     before = len(fake.writes())
     changes = apply(client, changed, **ARGS)
     assert [str(c) for c in changes] == ["update pet-cutout-tick (schedule)"]
@@ -73,7 +75,8 @@ def test_a_changed_schedule_updates_only_that_job_then_settles(fake):
 
 def test_a_job_dropped_from_the_schedule_is_deleted_but_not_a_foreign_one(fake):
     client = new_client(fake.url)
-    two = replace(default_schedule(), jobs=(ScheduledJob("tick", "*/5 * * * *"), ScheduledJob("evening", "50 17 * * *")))
+    two = replace(default_schedule(),
+                  jobs=(ScheduledJob("tick", "*/5 * * * *"), ScheduledJob("evening", "50 17 * * *")))
     apply(client, two, **ARGS)
     changes = apply(client, replace(two, jobs=two.jobs[:1]), **ARGS)
     assert [str(c) for c in changes] == ["delete pet-cutout-evening"]
@@ -83,9 +86,10 @@ def test_a_job_dropped_from_the_schedule_is_deleted_but_not_a_foreign_one(fake):
 def test_a_new_target_or_identity_is_an_update(fake):
     client = new_client(fake.url)
     apply(client, default_schedule(), **ARGS)
-    changes = apply(client, default_schedule(), **{**ARGS, "service_account": "other@demo-proj.iam.gserviceaccount.com"})
+    other = {**ARGS, "service_account": "other@demo-proj.iam.gserviceaccount.com"}
+    changes = apply(client, default_schedule(), **other)
     assert [c.fields for c in changes] == [("http_target",)] * len(default_schedule().jobs)
-    assert apply(client, default_schedule(), **{**ARGS, "service_account": "other@demo-proj.iam.gserviceaccount.com"}) == []
+    assert apply(client, default_schedule(), **other) == []
 
 
 def test_a_target_without_a_url_is_refused(fake):
@@ -96,7 +100,8 @@ def test_a_target_without_a_url_is_refused(fake):
 
 def test_dry_run_writes_nothing_and_the_cli_runs_twice(fake, capsys):
     argv = ["apply", "--project", ARGS["project"], "--region", ARGS["region"], "--target-url", ARGS["target_url"],
-            "--service-account", ARGS["service_account"], "--endpoint", fake.url, "--target", f"health_check={HEALTH_URL}"]
+            "--service-account", ARGS["service_account"], "--endpoint", fake.url,
+            "--target", f"health_check={HEALTH_URL}"]
     assert main(argv + ["--dry-run"]) == 0
     assert fake.writes() == []
     assert "would create pet-cutout-tick" in capsys.readouterr().out

@@ -29,8 +29,8 @@ def build() -> dict:
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.cloudbuild", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.cloudbuild",
+                           str(path)], capture_output=True, text=True, timeout=120)
 
 
 def test_validates_against_schemastore_cloud_build_schema():
@@ -59,7 +59,8 @@ def test_every_substitution_used_is_declared_and_every_declared_one_is_used(buil
     declared = set(build["substitutions"])
     used = _uses(text)
     assert used - declared - BUILT_IN == set(), "used but not declared"
-    assert {s for s in declared if s.startswith("_")} - _uses(body) - _uses(yaml.safe_dump(build["substitutions"])) == set()
+    user_declared = {s for s in declared if s.startswith("_")}
+    assert user_declared - _uses(body) - _uses(yaml.safe_dump(build["substitutions"])) == set()
     assert all(s.startswith("_") for s in declared), "user substitutions must start with _"
 
 

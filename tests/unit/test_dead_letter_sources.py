@@ -10,7 +10,8 @@ from tests.fakes import FakeJobs, FakeLeases
 
 
 def dead_lettering_subscriptions() -> list[str]:
-    return [s["name"] for s in topology.load()["subscriptions"] if s.get("dead_letter", {}).get("topic") == "dead-letter"]
+    return [s["name"] for s in topology.load()["subscriptions"]
+            if s.get("dead_letter", {}).get("topic") == "dead-letter"]
 
 
 def test_the_docstring_names_every_subscription_that_dead_letters():

@@ -44,7 +44,8 @@ def test_invokers_follow_the_declared_callers(topo):
     assert by_target["warm"].public and by_target["warm"].invokers == []
     assert by_target["warm"].service_account == "fn-warm@acme.iam.gserviceaccount.com"
     assert by_target["prewarm"].service_account == "fn-ops@acme.iam.gserviceaccount.com"
-    assert by_target["rollback"].public and by_target["rollback"].secrets["ROLLBACK_WEBHOOK_PASSWORD"] == "rollback-webhook-token"
+    assert by_target["rollback"].public
+    assert by_target["rollback"].secrets["ROLLBACK_WEBHOOK_PASSWORD"] == "rollback-webhook-token"
 
 
 def test_the_public_functions_mount_the_session_key_from_secret_manager(topo):
@@ -96,7 +97,8 @@ def test_the_script_and_env_file_are_written(tmp_path, monkeypatch):
 def _gcloudignored(path: str) -> bool:
     """gitignore-style, as gcloud reads .gcloudignore (enough for its plain rules): the last rule
     that matches wins, `!` re-includes, a rule with a slash inside matches from the root."""
-    rules = [r.strip() for r in (ROOT / ".gcloudignore").read_text().splitlines() if r.strip() and not r.startswith("#")]
+    rules = [r.strip() for r in (ROOT / ".gcloudignore").read_text().splitlines()
+             if r.strip() and not r.startswith("#")]
     parts = path.split("/")
     ignored = False
     for rule in rules:

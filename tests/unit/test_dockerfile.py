@@ -99,7 +99,8 @@ def test_numba_cache_is_warmed_at_build_for_any_cpu(docker):
 
 
 def test_torch_is_the_pinned_cuda_build(docker):
-    pins = dict(re.findall(r"^(torch|torchvision)==(\S+)", (ROOT / "gpu_service" / "requirements.txt").read_text(), re.M))
+    requirements = (ROOT / "gpu_service" / "requirements.txt").read_text()
+    pins = dict(re.findall(r"^(torch|torchvision)==(\S+)", requirements, re.M))
     args = _args(docker)
     assert args["TORCH_VERSION"] == pins["torch"] and args["TORCHVISION_VERSION"] == pins["torchvision"]
     # Production: PyTorch's CUDA 12.x index (Cloud Run's L4 driver is CUDA 12.2); CI passes its own.
@@ -143,7 +144,8 @@ def test_code_changes_do_not_rebuild_the_warm_layers(docker):
     torch_at = next(i for i, (ins, rest) in enumerate(steps) if "torch==${TORCH_VERSION}" in rest)
     first_copy = next(i for i, (ins, _) in enumerate(steps) if ins == "COPY")
     assert torch_at < first_copy, "torch before anything from the build context"
-    assert all("requirements.txt" in rest for ins, rest in steps if ins == "COPY"), "the build stage copies only requirements"
+    assert all("requirements.txt" in rest for ins, rest in steps if ins == "COPY"), \
+        "the build stage copies only requirements"
     kinds = [(ins, rest) for ins, rest in final if ins in ("RUN", "COPY")]
     warm_at = next(i for i, (ins, rest) in enumerate(kinds) if "Remover(" in rest)
     code_at = min(i for i, (ins, rest) in enumerate(kinds) if ins == "COPY" and not rest.startswith("--from"))

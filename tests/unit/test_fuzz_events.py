@@ -60,7 +60,8 @@ attribute_values = {
 }
 # Mostly complete (so the fuzz reaches the byte checks), sometimes with keys missing.
 storage_attributes = st.sampled_from(range(4)).flatmap(
-    lambda i: st.fixed_dictionaries(attribute_values) if i < 3 else st.fixed_dictionaries({}, optional=attribute_values))
+    lambda i: st.fixed_dictionaries(attribute_values) if i < 3
+    else st.fixed_dictionaries({}, optional=attribute_values))
 job_events = st.fixed_dictionaries({}, optional={
     "job_id": mostly([JOB, "b" * 32, ""], json_values),
     "kind": mostly(["started", "succeeded", "failed", "exploded"], json_values),

@@ -28,14 +28,16 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
 # Near-valid requests reach deeper than random JSON: each known field, wrong or right.
 upload_requests = st.fixed_dictionaries({}, optional={
     "content_type": mostly(["image/jpeg"] * 3 + ["image/png", "image/webp", "text/plain"], st.text(max_size=300)),
-    "size": mostly([1, 2_000_000, 2_000_000, 30 * 1024 * 1024, 30 * 1024 * 1024 + 1, 0, -1], st.integers() | json_values),
+    "size": mostly([1, 2_000_000, 2_000_000, 30 * 1024 * 1024, 30 * 1024 * 1024 + 1, 0, -1],
+                   st.integers() | json_values),
     "session_id": mostly(["", "s1", "s1", "s1", "a" * 128, "a" * 129, "a b"], json_values),
     "output_format": mostly(["png"] * 4 + ["webp", "jpeg", "gif"], json_values),
     "effect": mostly(["none"] * 4 + ["blackwhite", "sepia"], json_values),
 })
 with_unknown = st.tuples(upload_requests, st.dictionaries(st.text(max_size=12), json_values, min_size=1, max_size=3))
 bodies = st.sampled_from(range(10)).flatmap(
-    lambda i: upload_requests.map(lambda d: json.dumps({"content_type": "image/jpeg", "size": 1, **d}).encode()) if i < 6
+    lambda i: upload_requests.map(
+        lambda d: json.dumps({"content_type": "image/jpeg", "size": 1, **d}).encode()) if i < 6
     else with_unknown.map(lambda t: json.dumps({**t[1], **t[0]}).encode()) if i < 7
     else json_values.map(lambda v: json.dumps(v).encode()) if i < 9 else st.binary(max_size=5000))
 content_types = mostly(["application/json", "application/json", "application/json; charset=utf-8", "text/plain",

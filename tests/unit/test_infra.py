@@ -23,7 +23,8 @@ from local_stack import topology
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed (.ci/install-system adds it)")
+needs_terraform = pytest.mark.skipif(TERRAFORM is None,
+                                     reason="terraform is not installed (.ci/install-system adds it)")
 TF_ENV = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
 
 # The resource types that topology.yaml declares, and the only for_each each may use.
@@ -74,7 +75,8 @@ def test_the_check_catches_a_hand_written_topic_and_a_filtered_for_each():
     extra = text + '\nresource "google_pubsub_topic" "extra" {\n  name = "not-in-topology"\n}\n'
     assert any("google_pubsub_topic" in p for p in topology_mismatches(extra))
     filtered = text.replace("for_each                   = local.subscriptions",
-                            'for_each                   = { for k, v in local.subscriptions : k => v if k != "intake" }')
+                            "for_each                   = "
+                            '{ for k, v in local.subscriptions : k => v if k != "intake" }')
     assert filtered != text
     assert any("google_pubsub_subscription" in p for p in topology_mismatches(filtered))
 

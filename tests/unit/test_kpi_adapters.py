@@ -37,8 +37,9 @@ def monitoring():
         return monitoring_v3.ListTimeSeriesResponse(time_series=[
             monitoring_v3.TimeSeries(
                 metric={"type": "run.googleapis.com/request_count", "labels": {"response_code_class": cls}},
-                points=[monitoring_v3.Point(interval=monitoring_v3.TimeInterval(start_time=hour(h), end_time=hour(h + 1)),
-                                            value=monitoring_v3.TypedValue(int64_value=n)) for h, n in points])
+                points=[monitoring_v3.Point(
+                    interval=monitoring_v3.TimeInterval(start_time=hour(h), end_time=hour(h + 1)),
+                    value=monitoring_v3.TypedValue(int64_value=n)) for h, n in points])
             for cls, points in (("2xx", [(0, 90), (1, 100)]), ("5xx", [(0, 10)]), ("4xx", [(1, 5)]))])
 
     handler = grpc.method_handlers_generic_handler("google.monitoring.v3.MetricService", {

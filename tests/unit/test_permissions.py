@@ -34,7 +34,8 @@ ROLES = yaml.safe_load((ROOT / "infra" / "roles.yaml").read_text())["roles"]
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 PROJECT = "acme-prod"
 TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed (.ci/install-system adds it)")
+needs_terraform = pytest.mark.skipif(TERRAFORM is None,
+                                     reason="terraform is not installed (.ci/install-system adds it)")
 # Build steps that call no Google API themselves (local work inside the build).
 SERVICE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
 LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service", "plan-staging",
@@ -328,7 +329,8 @@ def test_declared_buckets_and_topics_are_the_ones_the_calls_name(name):
 def test_the_walk_sees_a_new_adapter_call(tmp_path, monkeypatch):
     """An undeclared call added to a handler shows up in what the entry point reaches."""
     source = (ROOT / "functions" / "job_events.py").read_text()
-    changed = source.replace("    job, changed = jobs.update(", "    jobs.create(None)\n    job, changed = jobs.update(", 1)
+    changed = source.replace("    job, changed = jobs.update(",
+                             "    jobs.create(None)\n    job, changed = jobs.update(", 1)
     assert changed != source
     import ast
 
@@ -460,7 +462,8 @@ def test_ops_state_is_in_the_database_the_declaration_protects():
 
 def test_terraform_makes_one_resource_per_access_entry_and_grants_nothing_else():
     text = "\n".join(p.read_text() for p in sorted((ROOT / "infra").glob("*.tf")))
-    blocks = re.findall(r'^resource "(google_\w+_iam_(?:member|custom_role))" "([\w-]+)" \{\n(.*?)^\}', text, re.S | re.M)
+    blocks = re.findall(r'^resource "(google_\w+_iam_(?:member|custom_role))" "([\w-]+)" \{\n(.*?)^\}',
+                        text, re.S | re.M)
     for kind, name, body in blocks:
         if "google_service_account.runtime" in body.split("member", 1)[-1] or name == "access":
             assert name == "access", f"{kind}.{name}: grant to our accounts outside infra/access"
@@ -500,7 +503,8 @@ def test_the_deploy_guide_table_matches_infra_and_the_declaration(access):
     assert set(table) == set(DECLARATION["accounts"])
     granted: dict[str, set[str]] = {}
     for g in grants(access):
-        granted.setdefault(g.account, set()).add(g.role.rsplit("/", 1)[-1] if g.role.startswith("projects/") else g.role)
+        role = g.role.rsplit("/", 1)[-1] if g.role.startswith("projects/") else g.role
+        granted.setdefault(g.account, set()).add(role)
     for account, (runs, roles) in table.items():
         assert roles == granted.get(account, set()), account
         if account not in DECLARATION["identities"]:

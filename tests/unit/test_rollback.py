@@ -147,7 +147,8 @@ def test_the_http_target_refuses_a_forged_call_before_doing_anything(monkeypatch
     try:
         app = flask.Flask(__name__)
         calls = (("", {}, 401), ("?auth_token=pa55word", {}, 401),
-                 ("?auth_token=pa55word", basic("monitoring", "pa55word"), 401), ("", basic("monitoring", "guess"), 403))
+                 ("?auth_token=pa55word", basic("monitoring", "pa55word"), 401),
+                 ("", basic("monitoring", "guess"), 403))
         for query, headers, status in calls:
             with app.test_request_context("/" + query, method="POST", json=incident().model_dump(), headers=headers):
                 answer = main.rollback(flask.request)

@@ -127,7 +127,8 @@ def test_the_gpu_decode_stays_within_its_own_estimate(tmp_path, name):
     makers = {**{n: m for n, (m, _) in {**hostile.CORPUS, **hostile.GOOD}.items()},
               "48 MP progressive jpeg": lambda: hostile.progressive_jpeg((8000, 6000)),
               "61 MP MPO": hostile.mpo_jpeg_61mp,  # draft-decoded at 1/2, then cut to 4096
-              "4500x3375 png": lambda: _png((4500, 3375), "RGB"), "4500x3375 rgba png": lambda: _png((4500, 3375), "RGBA"),
+              "4500x3375 png": lambda: _png((4500, 3375), "RGB"),
+              "4500x3375 rgba png": lambda: _png((4500, 3375), "RGBA"),
               "4500x3375 rgba webp": lambda: _png((4500, 3375), "RGBA", "WEBP")}
     data = makers[name]()
     estimate = full_decode_cost(probe(data, sniff(data[:16])), Settings().output_max_side).memory_bytes
