@@ -30,11 +30,25 @@ class Adapters:
 
 
 def _signing_credentials(settings: Settings):
-    if not settings.signing_key_file:
-        return None
-    from google.oauth2 import service_account
+    """What signs URLs, built once: a key file's credentials (locally), else the runtime's
+    service account through IAM signBlob, its token refreshed only when expired."""
+    if settings.signing_key_file:
+        from google.oauth2 import service_account
 
-    return service_account.Credentials.from_service_account_file(settings.signing_key_file)
+        return service_account.Credentials.from_service_account_file(settings.signing_key_file)
+    import google.auth
+    import google.auth.transport.requests
+    import requests
+
+    from adapters.signing import IamSigningCredentials
+
+    def runtime_credentials():
+        # Application Default Credentials: on Cloud Run, the metadata server's.
+        # https://cloud.google.com/docs/authentication/application-default-credentials
+        return google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
+
+    return IamSigningCredentials(runtime_credentials, google.auth.transport.requests.Request(requests.Session()),
+                                 settings.signing_service_account)
 
 
 @lru_cache
@@ -53,7 +67,7 @@ def adapters() -> Adapters:
     return Adapters(
         settings=settings,
         jobs=FirestoreJobs(db, settings.jobs_collection),
-        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signing_service_account),
+        blobs=GcsBlobs(storage_client, _signing_credentials(settings)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), project),
         leases=FirestoreLeases(db),
         firestore=db,
