@@ -26,7 +26,7 @@ class IamSigningCredentials(auth_credentials.Signing):
         self._request = request
         self._email = service_account_email
         self._signer = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def _ensure_valid(self) -> None:
         # One refresh however many threads find the token expired at once.
@@ -45,12 +45,15 @@ class IamSigningCredentials(auth_credentials.Signing):
 
     @property
     def signer(self):
-        if self._signer is None:
-            from google.auth import iam
+        with self._lock:
+            if self._signer is None:
+                from google.auth import iam
 
-            email = self.signer_email
-            self._signer = iam.Signer(self._request, self._credentials, email)
-        return self._signer
+                email = self.signer_email
+                # Learn the universe domain (part of signBlob's address) once, not per thread.
+                self._credentials.universe_domain  # noqa: B018
+                self._signer = iam.Signer(self._request, self._credentials, email)
+            return self._signer
 
     def sign_bytes(self, message: bytes) -> bytes:
         self._ensure_valid()

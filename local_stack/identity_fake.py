@@ -37,18 +37,20 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 IAM_HOST = "iamcredentials.googleapis.com"
+SERVICE_HOST = "service.a.run.app"  # a private Cloud Run service: echoes the Authorization it was sent
 METADATA = "/computeMetadata/v1"
 
 
-def _certificate(subject: str, key, issuer_key=None, issuer=None, ca: bool = False) -> x509.Certificate:
+def _certificate(subject: str, key, issuer_key=None, issuer=None, ca: bool = False,
+                 names: tuple[str, ...] = ()) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -68,7 +70,7 @@ class IdentityFake:
         ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         ca = _certificate("identity-fake CA", ca_key, ca=True)
         leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        leaf = _certificate(IAM_HOST, leaf_key, issuer_key=ca_key, issuer=ca.subject)
+        leaf = _certificate(IAM_HOST, leaf_key, issuer_key=ca_key, issuer=ca.subject, names=(IAM_HOST, SERVICE_HOST))
         self.ca_file = self._dir / "ca.pem"
         self.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         (self._dir / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + leaf_key.private_bytes(
@@ -89,7 +91,7 @@ class IdentityFake:
                 "GOOGLE_APPLICATION_CREDENTIALS": "", "SIGNING_KEY_FILE": "",
                 "CLOUDSDK_CONFIG": str(self._dir / "no-gcloud")}
 
-    def __enter__(self) -> "IdentityFake":
+    def __enter__(self):
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -142,8 +144,8 @@ def _handler(fake: IdentityFake):
             self.wfile.write(data)
 
         def do_CONNECT(self):
-            if self.path != f"{IAM_HOST}:443":
-                self._reply(403, {"error": f"the fake proxies only {IAM_HOST}"})
+            if self.path not in (f"{IAM_HOST}:443", f"{SERVICE_HOST}:443"):
+                self._reply(403, {"error": f"the fake proxies only {IAM_HOST} and {SERVICE_HOST}"})
                 return
             fake.counts["connect"] += 1
             self.send_response(200, "Connection established")
@@ -159,6 +161,10 @@ def _handler(fake: IdentityFake):
         def do_GET(self):
             url = urlsplit(self.path)
             path, query = url.path, parse_qs(url.query)
+            if self.headers.get("Host") == SERVICE_HOST:
+                fake.counts["service"] += 1
+                self._reply(200, {"authorization": self.headers.get("Authorization", "")})
+                return
             if self.headers.get("Metadata-Flavor") != "Google":
                 self._reply(403, {"error": "Missing Metadata-Flavor: Google"})
                 return
