@@ -23,6 +23,7 @@ import base64
 import collections
 import datetime
 import json
+import socket
 import ssl
 import tempfile
 import threading
@@ -130,6 +131,7 @@ class IdentityFake:
 def _handler(fake: IdentityFake):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # a reply in two writes must not wait for a delayed ACK
 
         def log_message(self, *args):  # quiet
             pass
@@ -140,8 +142,8 @@ def _handler(fake: IdentityFake):
             self.send_header("Content-Type", content_type)
             self.send_header("Metadata-Flavor", "Google")
             self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._headers_buffer.append(b"\r\n" + data)  # headers and body in one write
+            self.flush_headers()
 
         def do_CONNECT(self):
             if self.path not in (f"{IAM_HOST}:443", f"{SERVICE_HOST}:443"):
@@ -156,6 +158,9 @@ def _handler(fake: IdentityFake):
             self.wfile = self.connection.makefile("wb", buffering=0)
             self.close_connection = False
             while not self.close_connection:
+                # Acknowledge at once: a client that writes a request's headers and body apart
+                # (urllib3 does) would otherwise wait out a delayed ACK on every request.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                 self.handle_one_request()
 
         def do_GET(self):
