@@ -8,7 +8,8 @@ shrinking a 12 MP photo several times cheaper at no visible cost.
 Serving: the published model has a fixed batch of one, so a batch of several
 images runs one image per single-threaded session, all at once (on a few CPU
 cores whole images in parallel waste less than one image's small convolutions
-split across threads); a lone image runs on one session that uses every core.
+split across threads); a lone image, or the odd one left over, runs on one
+session that uses every core.
 """
 
 from __future__ import annotations
@@ -55,13 +56,14 @@ class U2NetP(Engine):
         return ((small - MEAN) / STD).transpose(2, 0, 1)
 
     def forward(self, batch: list[np.ndarray]) -> list[np.ndarray]:
-        if len(batch) == 1 or not self._narrow:
-            return [self._run(self._wide, x) for x in batch]
-        # Image i on session i mod n: each session takes its share in turn, the sessions at once.
         n = len(self._narrow)
-        shares = [(self._narrow[k], batch[k::n]) for k in range(min(n, len(batch)))]
+        if not n or len(batch) == 1:
+            return [self._run(self._wide, x) for x in batch]
+        # Whole rounds of n images, one per session at once; a last odd image on every core.
+        rounds = len(batch) // n * n if len(batch) % n == 1 else len(batch)
+        shares = [(self._narrow[k], batch[k:rounds:n]) for k in range(min(n, rounds))]
         done = list(self._pool.map(lambda share: [self._run(share[0], x) for x in share[1]], shares))
-        return [done[i % n][i // n] for i in range(len(batch))]
+        return [done[i % n][i // n] for i in range(rounds)] + [self._run(self._wide, x) for x in batch[rounds:]]
 
     def _run(self, session, x: np.ndarray) -> np.ndarray:
         return session.run([self._output], {self._input: x[None].astype(np.float32, copy=False)})[0][0, 0]

@@ -20,7 +20,8 @@ def engine():
 
 @pytest.fixture(scope="module")
 def images():
-    return [photo(), photo(200, 320, seed=1), photo(300, 180, seed=2)]
+    return [photo(), photo(200, 320, seed=1), photo(300, 180, seed=2), photo(240, 240, seed=3),
+            photo(320, 160, seed=4)]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,9 @@ def alone(engine, images):
 
 
 def test_a_batch_spread_over_sessions_keeps_each_image_its_own_mask(engine, images, alone):
-    batched = engine.predict(images)  # 3 images on 2 sessions: one session runs two in turn
-    # Three sizes: a mask in another image's place would have another shape.
+    # 5 images on 2 sessions: each session runs two in turn, the odd fifth runs on every core.
+    batched = engine.predict(images)
+    # Five sizes: a mask in another image's place would have another shape.
     assert [m.shape for m in batched] == [(i.height, i.width) for i in images]
     for mask, own in zip(batched, alone):
         # One thread or two sum in another order: a rounding apart, never another image's mask.
@@ -43,11 +45,11 @@ def test_concurrent_requests_through_the_batcher_get_their_own_masks(engine, ima
                       on_batch=lambda stats: sizes.append(stats.size))
     try:
         def request(i):
-            image = images[i % 3]
-            return i % 3, engine.finish(batcher(engine.prepare(image), 120), image.size)
+            image = images[i % len(images)]
+            return i % len(images), engine.finish(batcher(engine.prepare(image), 120), image.size)
 
-        with ThreadPoolExecutor(6) as pool:
-            results = list(pool.map(request, range(6)))
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(request, range(8)))
     finally:
         batcher.close()
     assert max(sizes) > 1  # some forward passes did serve several requests at once
