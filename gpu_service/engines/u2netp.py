@@ -43,7 +43,8 @@ class U2NetP(Engine):
         if self.checksum != U2NETP_SHA256:
             raise EngineError(f"U^2-Net-p weights at {path} fail their checksum (sha256 {self.checksum})")
         self._wide = _session(path, threads, spin=False)  # a lone image: a thread per core (onnxruntime's default)
-        count = sessions or len(os.sched_getaffinity(0))
+        # U2NETP_SESSIONS=1: one session only (each busy session keeps its own arena, ~0.45 GiB).
+        count = sessions or int(os.environ.get("U2NETP_SESSIONS") or 0) or len(os.sched_getaffinity(0))
         self._narrow = [_session(path, 1) for _ in range(count)] if count > 1 else []
         self._pool = ThreadPoolExecutor(len(self._narrow), thread_name_prefix="u2netp") if self._narrow else None
         self._input = self._wide.get_inputs()[0].name
