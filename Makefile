@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup models demo test test-fast bench stack clean browser bench-load image image-test image-setup
+.PHONY: setup models demo test test-fast test-unit test-integration test-e2e test-slow lint bench stack clean browser \
+        bench-load image image-test image-setup validate-local
 
 $(STAMP): requirements.txt gpu_service/requirements.txt requirements-cpu-engine.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,13 +29,27 @@ demo: setup
 stack: setup
 	$(BIN)/python -m local_stack up
 
-# Every test, the GPU image's included (tests/image: built from gpu_service/Dockerfile, then run).
-test: setup browser image-setup
+# Every test, the GPU image's included (tests/image: built from gpu_service/Dockerfile, then run), after the lint.
+test: setup browser image-setup lint
 	$(BIN)/python -m pytest
 
-# Unit tests only: seconds, no emulators.
-test-fast: $(STAMP)
+# One tier at a time. Unit: no emulators, a minute or two. Integration: real clients against the emulators.
+# End to end: the whole local stack, the browser's included. Slow: the drills that take minutes (CI runs them too).
+test-unit test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration -q
+
+test-e2e: setup browser
+	$(BIN)/python -m pytest tests/e2e -q
+
+test-slow: setup browser
+	$(BIN)/python -m pytest -m slow -q
+
+# ruff, with the rules pyproject.toml selects; `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python -m bench
@@ -59,6 +74,10 @@ browser:
 # 100 concurrent shoppers against the upload-URL function, with the configured rate limits.
 bench-load: setup
 	$(BIN)/python bench/load_upload_urls.py
+
+# The release gate (validation/, as Cloud Build runs it against staging) against a local stack it starts.
+validate-local: setup
+	$(BIN)/python -m validation --target local --report .local/validation-local.json
 
 clean:
 	rm -rf .local out bench/results test-artifacts

@@ -79,11 +79,11 @@ def adapters() -> Adapters:
         storage_client = storage.Client(project=project, credentials=AnonymousCredentials())
     else:
         storage_client = storage.Client(project=project)
-    db = firestore_client(project)
+    db = firestore_client(project, settings.jobs_database)
     return Adapters(
         settings=settings,
         jobs=FirestoreJobs(db, settings.jobs_collection),
-        blobs=GcsBlobs(storage_client, _signing_credentials(settings)),
+        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signed_url_endpoint),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), project),
         leases=FirestoreLeases(db),
         firestore=db,
@@ -118,8 +118,9 @@ class Ops:
 
     @property
     def _jobs_db(self):
-        """The (default) database, where jobs live: the same client as adapters()'."""
-        return firestore_client(self.settings.google_cloud_project)
+        """The jobs database (settings.jobs_database: (default) in production): the same client
+        as adapters()', for the store and the reports."""
+        return firestore_client(self.settings.google_cloud_project, self.settings.jobs_database)
 
     @property
     def _ops_db(self):

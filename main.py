@@ -15,13 +15,22 @@ from pydantic import ValidationError
 from adapters import logs
 from bootstrap import adapters, ops, rate_limiter
 from domain.uploads import Rejected
+from domain.variants import VariantRequest
 from events.ops import BudgetNotification
-from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, UploadUrlRequest, WarmRequest
-from functions import budget_guard as budget_guard_fn, cost_report as cost_report_fn
-from functions import dead_letter as dead_letter_fn, health_check as health_check_fn, http
+from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
+from functions import budget_guard as budget_guard_fn
+from functions import cost_report as cost_report_fn
+from functions import dead_letter as dead_letter_fn
+from functions import health_check as health_check_fn
+from functions import http
+from functions import intake as intake_fn
+from functions import job_events as job_events_fn
+from functions import job_status as job_status_fn
 from functions import kpi_report as kpi_report_fn
-from functions import intake as intake_fn, job_events as job_events_fn, job_status as job_status_fn
-from functions import prewarm as prewarm_fn, rollback as rollback_fn, upload_url as upload_url_fn
+from functions import prewarm as prewarm_fn
+from functions import rollback as rollback_fn
+from functions import upload_url as upload_url_fn
+from functions import variant as variant_fn
 from functions import warm as warm_fn
 from settings import get_settings
 
@@ -56,10 +65,10 @@ def upload_url(request):
     token = body.session_id
     if session is None:
         session, token = sessions.issue()
-    a = adapters()
+    pipeline = adapters()
     try:
-        response = upload_url_fn.handle(body.model_copy(update={"session_id": session}), jobs=a.jobs, blobs=a.blobs,
-                                        settings=settings)
+        response = upload_url_fn.handle(body.model_copy(update={"session_id": session}), jobs=pipeline.jobs,
+                                        blobs=pipeline.blobs, settings=settings)
     except Rejected as rejected:
         return http.error(400, rejected.reason, rejected.detail, headers=cors)
     return http.ok(response.model_copy(update={"session_id": token}).model_dump_json(), 201, headers=cors)
@@ -79,8 +88,9 @@ def job_status(request):
     if malformed:
         return http.error(400, "bad_request", "only job_id and session_id (letters, digits, ., - and _)",
                           headers=cors)
-    a = adapters()
-    body = job_status_fn.handle(request.args.get("job_id", ""), jobs=a.jobs, blobs=a.blobs, settings=settings)
+    pipeline = adapters()
+    body = job_status_fn.handle(request.args.get("job_id", ""), jobs=pipeline.jobs, blobs=pipeline.blobs,
+                                settings=settings)
     if body is None:
         # The same answer for a malformed id, an unknown one and nothing at all.
         return http.error(404, "not_found", headers=cors)
@@ -106,6 +116,27 @@ def warm(request):
     return http.ok({"outcome": summary["outcome"]}, 202, headers=cors)
 
 
+@functions_framework.http
+def variant(request):
+    """A done job's cut-out rendered to a spec from its stored mask (no GPU): a signed GET URL."""
+    settings = get_settings()
+    cors, refusal = http.admit(request, "POST", settings)
+    if refusal:
+        return refusal
+    body, bad = http.parse_body(request, VariantRequest, cors)
+    session = http.sessions(settings).verify(body.session_id) if body else None
+    if limited := http.rate_limited(request, "variant", session, settings, cors, rate_limiter):
+        return limited
+    if bad:
+        return bad
+    pipeline = adapters()
+    try:
+        answer = variant_fn.handle(body, jobs=pipeline.jobs, blobs=pipeline.blobs, settings=settings)
+    except variant_fn.Refused as refused:
+        return http.error(refused.status, refused.reason, refused.detail, headers=cors)
+    return http.ok(answer, headers=cors)
+
+
 @functions_framework.cloud_event
 def intake(cloud_event):
     if (envelope := _envelope(cloud_event)) is None:
@@ -115,8 +146,9 @@ def intake(cloud_event):
     except (ValidationError, ValueError, TypeError, AttributeError) as exc:  # e.g. "size": [], data a list
         logs.log(logger, logging.ERROR, "malformed storage notification acknowledged", error=str(exc)[:500])
         return
-    a = adapters()
-    outcome = intake_fn.handle(event, jobs=a.jobs, blobs=a.blobs, publisher=a.publisher, settings=a.settings)
+    pipeline = adapters()
+    outcome = intake_fn.handle(event, jobs=pipeline.jobs, blobs=pipeline.blobs, publisher=pipeline.publisher,
+                               settings=pipeline.settings)
     logs.log(logger, logging.INFO, "intake", outcome=outcome, object=event.name, generation=event.generation)
 
 
@@ -134,18 +166,36 @@ def job_events(cloud_event):
 
 
 @functions_framework.cloud_event
+def render(cloud_event):
+    # Imported here, not above: numpy and OpenCV (gpu_service/imaging.py) would otherwise
+    # load into every function, intake's measured memory budget included.
+    from functions import render as render_fn
+
+    if (envelope := _envelope(cloud_event)) is None:
+        return
+    try:
+        request = RenderRequest.model_validate(envelope.message.json_data())
+    except (ValidationError, ValueError) as exc:
+        logs.log(logger, logging.ERROR, "malformed render request acknowledged", error=str(exc)[:500])
+        return
+    a = adapters()
+    outcome = render_fn.handle(request, blobs=a.blobs, publisher=a.publisher, settings=a.settings)
+    logs.log(logger, logging.INFO, "render", outcome=outcome, job_id=request.job_id)
+
+
+@functions_framework.cloud_event
 def dead_letter(cloud_event):
     if (envelope := _envelope(cloud_event)) is None:
         return
-    a = adapters()
-    dead_letter_fn.handle(envelope.message, jobs=a.jobs, leases=a.leases)
+    pipeline = adapters()
+    dead_letter_fn.handle(envelope.message, jobs=pipeline.jobs, leases=pipeline.leases)
 
 
 @functions_framework.http
 def prewarm(request):
-    o = ops()
-    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=o.store, cloud_run=o.cloud_run, caller=o.caller,
-                                settings=o.settings)
+    operations = ops()
+    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=operations.store, cloud_run=operations.cloud_run,
+                                caller=operations.caller, settings=operations.settings)
     return http.ok(summary)
 
 
@@ -158,9 +208,9 @@ def budget_guard(cloud_event):
     except (ValidationError, ValueError) as exc:
         logs.log(logger, logging.ERROR, "malformed budget notification acknowledged", error=str(exc)[:500])
         return
-    o = ops()
-    outcome = budget_guard_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier,
-                                     settings=o.settings)
+    operations = ops()
+    outcome = budget_guard_fn.handle(note, store=operations.store, cloud_run=operations.cloud_run,
+                                     notifier=operations.notifier, settings=operations.settings)
     logs.log(logger, logging.INFO, "budget notification", outcome=outcome, budget_id=note.budget_id,
              fraction=note.fraction)
 
@@ -177,8 +227,9 @@ def rollback(request):
         note = rollback_fn.parse(request.get_data(cache=False)[: rollback_fn.MAX_BODY_BYTES + 1])
     except (ValueError, ValidationError) as exc:
         return http.error(400, "bad_request", str(exc).splitlines()[0][:200])
-    o = ops()
-    answer = rollback_fn.handle(note, store=o.store, cloud_run=o.cloud_run, notifier=o.notifier, settings=o.settings,
+    operations = ops()
+    answer = rollback_fn.handle(note, store=operations.store, cloud_run=operations.cloud_run,
+                                notifier=operations.notifier, settings=operations.settings,
                                 now=datetime.now(timezone.utc))
     return http.ok(answer.body(), answer.status)
 
@@ -190,10 +241,11 @@ def cost_report(request):
 
 @functions_framework.http
 def kpi_report(request):
-    o = ops()
+    operations = ops()
     try:
-        body, fmt = kpi_report_fn.handle(request.args, source=o.report_source, request_counts=o.request_counts,
-                                         service=o.settings.gpu_service, now=datetime.now(timezone.utc))
+        body, fmt = kpi_report_fn.handle(request.args, source=operations.report_source,
+                                         request_counts=operations.request_counts,
+                                         service=operations.settings.gpu_service, now=datetime.now(timezone.utc))
     except kpi_report_fn.BadRequest as exc:
         return http.error(400, "bad_request", str(exc))
     return (body, 200, {"Content-Type": "text/plain; charset=utf-8"}) if fmt == "table" else http.ok(body)
@@ -201,7 +253,8 @@ def kpi_report(request):
 
 @functions_framework.http
 def health_check(request):
-    o = ops()
-    return http.ok(health_check_fn.handle(store=o.store, source=o.report_source, request_counts=o.request_counts,
-                                          caller=o.caller, notifier=o.notifier, settings=o.settings,
+    operations = ops()
+    return http.ok(health_check_fn.handle(store=operations.store, source=operations.report_source,
+                                          request_counts=operations.request_counts, caller=operations.caller,
+                                          notifier=operations.notifier, settings=operations.settings,
                                           now=datetime.now(timezone.utc)))

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.cache import EngineIdentity
 from domain.decode_budget import Budget
 
 MB = 1024 * 1024
@@ -20,6 +21,9 @@ class Settings(BaseSettings):
     region: str = "us-central1"
     uploads_bucket: str = "pet-uploads"
     results_bucket: str = "pet-results"
+    # Masks by content (domain/cache.py): cache/{key}.png, kept as long as results.
+    cache_bucket: str = "pet-cache"
+    render_topic: str = "render-requests"  # intake -> the render function on a cache hit
     segment_topic: str = "segment-requests"
     job_events_topic: str = "job-events"
     warm_topic: str = "warm-requests"  # a shopper's warm-up, pushed to the GPU service's /warmup
@@ -33,6 +37,8 @@ class Settings(BaseSettings):
     # Decoding budgets come from what is deployed (domain/decode_budget.py has the cost model).
     # Intake's memory: deploy/functions.py deploys intake with this (one number for both).
     intake_memory_mib: int = 1024
+    # The render function's memory (deploy/functions.py): a cache hit's decode budgets from it.
+    render_memory_mib: int = 2048
     # The GPU service's container memory and concurrency (deploy/service.yaml: memory,
     # containerConcurrency = MAX_PENDING); the model, CUDA's host buffers and the server
     # keep gpu_reserved_mib, and each admitted request may decode within an equal share.
@@ -44,6 +50,9 @@ class Settings(BaseSettings):
     # 7 s of its 60 s ack deadline.
     decode_cpu_seconds: float = 4.0
     upload_url_ttl_seconds: int = 15 * 60
+    # Variants (functions/variant.py) re-decode the original photo: deploy/functions.py deploys
+    # the function with this memory and its decode budget is half of it, as intake's is.
+    variant_memory_mib: int = 2048
     result_url_ttl_seconds: int = 15 * 60
     store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
 
@@ -66,9 +75,17 @@ class Settings(BaseSettings):
     # service account signs through IAM (no key in the code or the image).
     signing_key_file: str = ""
     signing_service_account: str = ""
+    # Local stack only: where signed URLs point when the function's own storage calls go
+    # elsewhere (the variant reads and writes the emulator, the browser fetches through the
+    # CORS front). Empty: the storage client's endpoint.
+    signed_url_endpoint: str = ""
 
     # GPU service
     engine: str = "u2netp"
+    # The SHA-256 of the engine's checkpoint, for intake's cache lookups (the GPU service
+    # uses the checksum of what it loaded). Empty: the engine's pin (domain/cache.py), and
+    # none for an engine without one, which turns cache lookups off.
+    engine_checksum: str = ""
     model_dir: str = ".models"
     # A job's lease (Firestore) keeps a redelivery of a job in progress from starting a
     # second forward pass. The worker renews it every lease_renew_seconds (0: a third of
@@ -122,6 +139,9 @@ class Settings(BaseSettings):
     # database: IAM conditions on the database name keep the GPU service and the
     # public functions from writing it (infra/access). The emulator serves any name.
     ops_database: str = "ops"
+    # Jobs, leases and rate-limit counters. Production keeps them in (default); a second
+    # deployment in the same project has its own (staging: jobs-staging, deploy/environments.py).
+    jobs_database: str = "(default)"
 
     # The local alert evaluator multiplies every declared duration by this (tests
     # compress minutes to seconds, as the rollback drill does); thresholds stay.
@@ -148,12 +168,30 @@ class Settings(BaseSettings):
                       max_pixels=self.max_pixels, max_side=self.output_max_side)
 
     @property
+    def variant_decode_budget(self) -> Budget:
+        """Half of the variant function's memory for the photo's decode; the rest holds the
+        interpreter, the photo's bytes, the mask and the render (tests/unit/test_variant_memory.py)."""
+        return Budget(memory_bytes=self.variant_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
+                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+
+    @property
     def gpu_decode_budget(self) -> Budget:
         """One admitted request's share of the GPU service's memory; the decode keeps at most
         output_max_side (the one setting for the cut-out's size)."""
         share = (self.gpu_memory_mib - self.gpu_reserved_mib) * MB // max(1, self.max_pending)
         return Budget(memory_bytes=share, cpu_seconds=self.decode_cpu_seconds, max_pixels=self.max_pixels,
                       max_side=self.output_max_side)
+
+    @property
+    def render_decode_budget(self) -> Budget:
+        """Half the render function's memory for the decode, as intake's check (the rest
+        holds the mask, the cut-out and its encoding: measured in docs/cache.md)."""
+        return Budget(memory_bytes=self.render_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
+                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+
+    @property
+    def engine_identity(self) -> EngineIdentity:
+        return EngineIdentity.of(self.engine, self.engine_checksum)
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -47,9 +47,11 @@ class BlobStore(abc.ABC):
 
 
 class GcsBlobs(BlobStore):
-    def __init__(self, client, signing_credentials=None):
+    def __init__(self, client, signing_credentials=None, url_endpoint: str = ""):
         self._client = client
         self._signer = signing_credentials  # google.auth.credentials.Signing, built once in bootstrap.py
+        # Where signed URLs point when not at the client's own endpoint (the local stack's CORS front).
+        self._url_endpoint = url_endpoint or None
 
     def read(self, bucket: str, name: str, generation: str | None = None, max_bytes: int | None = None) -> bytes:
         from google.api_core import exceptions
@@ -92,6 +94,7 @@ class GcsBlobs(BlobStore):
     def _sign(self, blob, **kwargs) -> str:
         # A key file's credentials sign locally; without one (production) bootstrap gives
         # IamSigningCredentials, which sign through IAM with a token refreshed only on expiry.
+        kwargs["api_access_endpoint"] = self._url_endpoint
         return blob.generate_signed_url(version="v4", credentials=self._signer, **kwargs)
 
     def signed_put_url(self, bucket, name, content_type, max_bytes, ttl):

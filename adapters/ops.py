@@ -2,15 +2,21 @@
 known-good revision, spend, emergency cost mode and warm-ups. Firestore adapter.
 
 Every "do this once" goes through `claim` (create-if-absent), every state flip
-through a transaction, so concurrent or repeated deliveries act at most once.
+through `transact`, one read-modify-write transaction on one named record, so
+concurrent or repeated deliveries act at most once. The flips' rules live in
+domain/ (rollback_window, billing_intervals, emergency); a store only stores.
 """
 
 from __future__ import annotations
 
 import abc
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
-from domain import emergency
+from domain import billing_intervals, emergency, rollback_window
+
+# A rule over one stored record: its current value ({} when absent) -> (value to store or None, answer).
+Change = Callable[[dict], tuple[dict | None, Any]]
 
 
 def utcnow() -> datetime:
@@ -41,16 +47,24 @@ class OpsStore(abc.ABC):
     def set_known_good(self, service: str, revision: str, **fields) -> None: ...
 
     @abc.abstractmethod
+    def transact(self, name: str, change: Change) -> Any:
+        """Apply `change` to the state record `name` atomically; returns its answer."""
+
+    @abc.abstractmethod
+    def state(self, name: str) -> dict:
+        """The state record `name` as stored ({} when there is none), read outside any transaction."""
+
     def take_rollback_slot(self, service: str, window: timedelta, now: datetime) -> bool:
         """At most one rollback per service per window: False when one happened within it."""
+        return self.transact(f"rollback-{service}", lambda doc: rollback_window.take_slot(doc, window, now))
 
-    @abc.abstractmethod
     def release_rollback_slot(self, service: str, taken_at: datetime) -> None:
         """Give back a slot whose rollback failed."""
+        self.transact(f"rollback-{service}", lambda doc: rollback_window.release_slot(doc, taken_at))
 
-    @abc.abstractmethod
     def note_interval(self, budget_id: str, interval: datetime) -> bool:
         """Remember the newest billing interval seen; False when `interval` is older (a stale message)."""
+        return self.transact(f"budget-{budget_id}", lambda doc: billing_intervals.note(doc, interval))
 
     @abc.abstractmethod
     def record_spend(self, budget_id: str, interval: datetime, **fields) -> None: ...
@@ -58,16 +72,17 @@ class OpsStore(abc.ABC):
     @abc.abstractmethod
     def latest_spend(self) -> dict | None: ...
 
-    @abc.abstractmethod
     def emergency(self) -> dict | None:
         """The emergency cost mode record while it is on, else None."""
+        record = self.state("emergency")
+        return record if record.get("active") else None
 
-    @abc.abstractmethod
-    def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool: ...
+    def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
+        return self.transact("emergency", lambda doc: emergency.enter(doc, budget_id, interval, utcnow(), **saved))
 
-    @abc.abstractmethod
     def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
         """Leave it when `interval` is newer than the one that entered it; returns that record."""
+        return self.transact("emergency", lambda doc: emergency.leave(doc, budget_id, interval, utcnow()))
 
     @abc.abstractmethod
     def record_warmup(self, at: datetime) -> None: ...
@@ -88,6 +103,10 @@ class OpsStore(abc.ABC):
 
     @abc.abstractmethod
     def jobs_done_since(self, since: datetime) -> int: ...
+
+    @abc.abstractmethod
+    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
+        """Jobs done since `since` from a cached mask, and the GPU seconds they saved in all."""
 
 
 class FirestoreOps(OpsStore):
@@ -140,9 +159,10 @@ class FirestoreOps(OpsStore):
     def set_known_good(self, service: str, revision: str, **fields) -> None:
         self._known_good.document(service).set({"service": service, "revision": revision, "at": utcnow(), **fields})
 
-    def _transact(self, ref, change):
-        """Run change(current dict) -> (new dict | None, result) in a transaction."""
+    def transact(self, name: str, change: Change) -> Any:
         from google.cloud import firestore
+
+        ref = self._state.document(self._id(name))
 
         @firestore.transactional
         def run(transaction):
@@ -154,29 +174,9 @@ class FirestoreOps(OpsStore):
 
         return run(self._db.transaction())
 
-    def take_rollback_slot(self, service: str, window: timedelta, now: datetime) -> bool:
-        def change(doc):
-            last = doc.get("last_rollback_at")
-            if last and now - last < window:
-                return None, False
-            return {**doc, "last_rollback_at": now}, True
-
-        return self._transact(self._state.document(f"rollback-{service}"), change)
-
-    def release_rollback_slot(self, service: str, taken_at: datetime) -> None:
-        def change(doc):
-            return ({**doc, "last_rollback_at": None} if doc.get("last_rollback_at") == taken_at else None), None
-
-        self._transact(self._state.document(f"rollback-{service}"), change)
-
-    def note_interval(self, budget_id: str, interval: datetime) -> bool:
-        def change(doc):
-            newest = doc.get("interval")
-            if newest and interval < newest:
-                return None, False
-            return ({"interval": interval} if newest != interval else None), True
-
-        return self._transact(self._state.document(self._id(f"budget-{budget_id}")), change)
+    def state(self, name: str) -> dict:
+        snap = self._state.document(self._id(name)).get()
+        return snap.to_dict() if snap.exists else {}
 
     def record_spend(self, budget_id: str, interval: datetime, *, at: datetime | None = None, **fields) -> None:
         doc = self._spend.document(self._id(f"{budget_id}-{interval.isoformat()}"))
@@ -199,26 +199,6 @@ class FirestoreOps(OpsStore):
 
         query = self._spend.order_by("interval_start", direction=firestore.Query.DESCENDING).limit(1)
         return next((snap.to_dict() for snap in query.stream()), None)
-
-    def emergency(self) -> dict | None:
-        snap = self._state.document("emergency").get()
-        return snap.to_dict() if snap.exists and snap.get("active") else None
-
-    def enter_emergency(self, budget_id: str, interval: datetime, **saved) -> bool:
-        def change(doc):
-            if not emergency.may_enter(doc, interval):
-                return None, False
-            return emergency.entered(budget_id, interval, utcnow(), **saved), True
-
-        return self._transact(self._state.document("emergency"), change)
-
-    def leave_emergency(self, budget_id: str, interval: datetime) -> dict | None:
-        def change(doc):
-            if not emergency.may_leave(doc, budget_id, interval):
-                return None, None
-            return emergency.left(doc, interval, utcnow()), doc
-
-        return self._transact(self._state.document("emergency"), change)
 
     def record_warmup(self, at: datetime) -> None:
         self._warmups.add({"at": at})
@@ -255,3 +235,14 @@ class FirestoreOps(OpsStore):
 
         query = self._jobs.where(filter=FieldFilter("timestamps.done", ">=", since)).count()
         return int(query.get()[0][0].value)
+
+    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        # One aggregation over the hits (a composite index: infra/firestore.tf); sum() ignores
+        # jobs without the field. https://cloud.google.com/firestore/docs/query-data/aggregation-queries
+        query = (self._jobs.where(filter=FieldFilter("cache_hit", "==", True))
+                 .where(filter=FieldFilter("timestamps.done", ">=", since))
+                 .count(alias="hits").sum("gpu_seconds_saved", alias="saved"))
+        found = {r.alias: r.value for r in query.get()[0]}
+        return int(found.get("hits") or 0), float(found.get("saved") or 0.0)

@@ -36,7 +36,7 @@ from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import ServiceCaller
 from adapters.ops import OpsStore
 from domain import alerts
-from deploy.traffic import same_split, shifted, without_tag
+from deploy.traffic_split import same_split, shifted, without_tag
 
 logger = logging.getLogger("deploy.canary")
 

@@ -2,8 +2,9 @@
 
 The mode is one record (`{}` when it never was on): `active`, the `budget_id` and
 billing `interval` that turned it on, and the GPU service's scaling saved from
-before, which leaving restores. The Firestore adapter applies these rules inside
-its transactions; the budget guard asks them before acting.
+before, which leaving restores. `enter` and `leave` are what the operations store
+applies inside one transaction (adapters/ops.py); the budget guard asks the rest
+before acting.
 """
 
 from __future__ import annotations
@@ -34,3 +35,17 @@ def may_leave(record: dict | None, budget_id: str, interval: datetime) -> bool:
 
 def left(record: dict, interval: datetime, at: datetime) -> dict:
     return {**record, "active": False, "interval": interval, "left_at": at}
+
+
+def enter(record: dict, budget_id: str, interval: datetime, at: datetime, **saved) -> tuple[dict | None, bool]:
+    """(the record to store or None; whether this call turned the mode on)."""
+    if not may_enter(record, interval):
+        return None, False
+    return entered(budget_id, interval, at, **saved), True
+
+
+def leave(record: dict, budget_id: str, interval: datetime, at: datetime) -> tuple[dict | None, dict | None]:
+    """(the record to store or None; the record that was on, when this call turned it off)."""
+    if not may_leave(record, budget_id, interval):
+        return None, None
+    return left(record, interval, at), record

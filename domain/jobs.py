@@ -67,6 +67,14 @@ class Job:
     # The worker started it on an instance that became ready after the job was queued:
     # the job waited for a cold start (the KPI report splits cold and warm latencies on it).
     cold_start: bool = False
+    # Done, but the subject gate found only a weak subject (domain/subject.py): the widget
+    # says so and the KPI report counts these jobs.
+    low_confidence: bool = False
+    # Intake found a mask for these bytes (domain/cache.py): the entry it routed the job to.
+    cache_entry: str = ""
+    # Served from the cache without the GPU (set with `done`), and what that saved.
+    cache_hit: bool = False
+    gpu_seconds_saved: float = 0.0
     # Firestore's TTL policy deletes the job after this (infra/firestore.tf).
     expire_at: datetime | None = None
     # Stage name -> when the job entered it (UTC).

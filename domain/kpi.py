@@ -77,6 +77,7 @@ class DayFigures:
     warm: list[float] = field(default_factory=list)
     valid: int = 0  # passed intake's checks: reached the queue
     done: int = 0
+    low_confidence: int = 0  # done, but the subject gate found only a weak subject (domain/subject.py)
     user_failed: int = 0
     errors: int = 0  # system failures and stuck jobs
     requests: dict[str, list[int]] = field(default_factory=dict)  # KPI name -> [requests, errors]
@@ -88,6 +89,7 @@ class DayFigures:
         self.warm += other.warm
         self.valid += other.valid
         self.done += other.done
+        self.low_confidence += other.low_confidence
         self.user_failed += other.user_failed
         self.errors += other.errors
         if other.cost is not None:
@@ -138,6 +140,7 @@ class KpiReport:
     totals: DayFigures
     daily_cost: dict[date, float | None]
     daily_done: dict[date, int]
+    daily_low_confidence: dict[date, int] = field(default_factory=dict)
 
     @property
     def violations(self) -> int:
@@ -156,6 +159,7 @@ def _figures(days: list[date], jobs: list[Job], buckets: list[RequestBucket], sp
             seconds = (job.timestamps[State.DONE.value] - queued).total_seconds()
             (fig.cold if job.cold_start else fig.warm).append(seconds)
             fig.done += 1
+            fig.low_confidence += job.low_confidence
         elif job.state is State.FAILED and job.reason in targets.user_error_reasons:
             fig.user_failed += 1
         elif job.state is State.FAILED or now - queued >= targets.stuck_after:
@@ -198,7 +202,8 @@ def compute(days: list[date], *, jobs: list[Job], buckets: list[RequestBucket], 
                                  daily=daily))
     return KpiReport(first_day=days[0], last_day=days[-1], results=tuple(results), totals=totals,
                      daily_cost={day: fig.cost for day, fig in figures.items()},
-                     daily_done={day: fig.done for day, fig in figures.items()})
+                     daily_done={day: fig.done for day, fig in figures.items()},
+                     daily_low_confidence={day: fig.low_confidence for day, fig in figures.items()})
 
 
 def all_healthy(*, service_ok: bool, violations: int, cost: float | None, daily_budget: float) -> bool:

@@ -122,6 +122,25 @@ class SegmentRequest(_Lenient):
     queued_at: datetime = Field(default_factory=utcnow)
 
 
+class RenderRequest(_Lenient):
+    """Intake -> the render function: a cache hit, cut out from `cache_entry` without the GPU."""
+
+    job_id: str
+    bucket: str
+    object: str
+    generation: str
+    cache_entry: str
+    output_format: Literal["png", "webp", "jpeg"] = "png"
+    effect: Literal["none", "blackwhite"] = "none"
+    queued_at: datetime = Field(default_factory=utcnow)
+
+    def as_segment_request(self, content_type: str = "") -> SegmentRequest:
+        """The GPU path for the same job (the entry expired or does not fit)."""
+        return SegmentRequest(job_id=self.job_id, bucket=self.bucket, object=self.object,
+                              generation=self.generation, content_type=content_type,
+                              output_format=self.output_format, effect=self.effect, queued_at=self.queued_at)
+
+
 class JobEvent(_Lenient):
     """Progress reported by the GPU service; the status tracker applies it."""
 
@@ -131,6 +150,11 @@ class JobEvent(_Lenient):
     attempt: int = 1
     cold_start: bool = False  # "started": the instance became ready after the job was queued
     result_object: str = ""
+    # "succeeded": the subject gate (domain/subject.py) found only a weak subject in the mask.
+    low_confidence: bool = False
     reason: str = ""
     detail: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
+    # "succeeded" by the render function from a cached mask, and the GPU seconds that saved.
+    cache_hit: bool = False
+    gpu_seconds_saved: float = 0.0

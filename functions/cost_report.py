@@ -1,5 +1,6 @@
 """Cost report (HTTP): the current budget period's spend, images processed and
-cost per 1,000 images, against the plan's ceiling; and what a day's warm-ups
+cost per 1,000 images, against the plan's ceiling; the jobs served from the mask
+cache (hits, misses, GPU seconds saved: domain/cache.py); and what a day's warm-ups
 (scheduler ticks and shoppers' intent alike) cost and saved (domain/warmups.py)."""
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from datetime import date, datetime, time, timedelta, timezone
 from adapters.ops import OpsStore
 from domain import warmups as warmup_figures
 from functions.kpi_report import load_targets
+from settings import Settings
 
 # The plan's ceiling, from the KPI targets (reports/kpis.yaml).
 PLAN_CEILING_PER_1000 = load_targets().get("cost_per_1000_images").limit
+JOB_RETENTION_DAYS = Settings().job_retention_days
 
 
 def handle(*, store: OpsStore, day: date | None = None, schedule=None) -> dict:
-    return {**_spend(store), "warmups": _warmups(store, day, schedule)}
+    return {**_spend(store), "cache": _cache(store), "warmups": _warmups(store, day, schedule)}
 
 
 def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
@@ -53,3 +56,15 @@ def _spend(store: OpsStore) -> dict:
         "cost_per_1000_images": round(cost / images * 1000, 2) if images else None,
         "plan_ceiling_per_1000": PLAN_CEILING_PER_1000,
     }
+
+
+def _cache(store: OpsStore, now: datetime | None = None) -> dict:
+    """Since the budget period began; before any budget notification, over the jobs' retention
+    (older jobs are gone: Firestore's TTL). A miss is a done job that took the GPU path."""
+    spend = store.latest_spend()
+    now = now or datetime.now(timezone.utc)
+    since = spend["interval_start"] if spend else now - timedelta(days=JOB_RETENTION_DAYS)
+    done = store.jobs_done_since(since)
+    hits, saved = store.cache_hits_since(since)
+    return {"since": since.isoformat(), "hits": hits, "misses": max(0, done - hits),
+            "hit_rate": round(hits / done, 4) if done else None, "gpu_seconds_saved": round(saved, 3)}

@@ -5,8 +5,9 @@ from: CloudPubSubDeadLetterSourceSubscription (the source subscription) and
 CloudPubSubDeadLetterSourceDeliveryCount, among others
 (https://cloud.google.com/pubsub/docs/dead-letter-topics). By source:
 
-- an upload notification intake never managed to handle, or a segmentation
-  request the GPU service never finished: the job ends `failed` with reason
+- an upload notification intake never managed to handle (intake subscription),
+  or a segmentation request the GPU service never finished (segment
+  subscription): the job ends `failed` with reason
   `dead_letter` instead of waiting forever, unless a worker holds a live lease
   on it (a duplicate was refused while the job runs; that worker reports, and
   if it dies its own unacknowledged message is redelivered). If a slow attempt
@@ -15,7 +16,14 @@ CloudPubSubDeadLetterSourceDeliveryCount, among others
 - a job event the status tracker could not apply (job-events subscription): it
   says nothing about the job's photo, so it is applied once more here, under the
   same monotonic rules; it never fails the job. If it still cannot be applied,
-  the error makes this subscription retry it.
+  the error makes this subscription retry it;
+- a budget notification budget_guard never managed to apply (budget-guard
+  subscription): it names no job, so it is only logged at ERROR ("no_job"); the
+  dead-letter alert (topology.yaml `alerts:`) pages the operator, and Cloud
+  Billing sends the next notification within the hour anyway.
+
+topology.yaml's `subscriptions:` is the list of what can reach this topic; a
+test (tests/unit/test_function_handlers.py) keeps this docstring naming each.
 """
 
 from __future__ import annotations

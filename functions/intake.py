@@ -1,7 +1,11 @@
 """Intake (Pub/Sub, object-finalize): check an upload by its bytes, then queue it.
 
-A bad upload ends `rejected` here and never wakes the GPU service. Delivery is
-at least once: the job's state and recorded generation make a repeat a no-op.
+A bad upload ends `rejected` here and never wakes the GPU service. Bytes already
+segmented by the same engine and weights (domain/cache.py) go to the render
+function instead, which cuts them out from the stored mask without the GPU.
+Delivery is at least once: the job's state and recorded generation make a repeat
+a no-op, and the route is recorded on the job (`cache_entry`) when it is queued,
+so a republish takes the same one.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.messages import Publisher
+from domain.cache import entry_for
 from domain.jobs import Job, State
 from domain.uploads import Rejected, inspect
-from events.schemas import GcsObjectEvent, SegmentRequest, encode
+from events.schemas import GcsObjectEvent, RenderRequest, SegmentRequest, encode
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -52,13 +57,22 @@ def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publ
         log(logger, logging.INFO, "upload rejected", job_id=job_id, reason=rejected.reason, detail=rejected.detail)
         return f"rejected:{rejected.reason}"
 
+    entry = _cached_mask(data, blobs, settings)
     now = datetime.now(timezone.utc)
-    queued, changed = jobs.update(job_id, lambda j: j.move(State.QUEUED, now, upload_generation=event.generation))
+    queued, changed = jobs.update(job_id, lambda j: j.move(State.QUEUED, now, upload_generation=event.generation,
+                                                           cache_entry=entry))
     if not changed:
         return "duplicate"
     _publish(queued, event, publisher, settings, jobs)
-    log(logger, logging.INFO, "upload queued", job_id=job_id, width=info.width, height=info.height, kind=info.kind)
+    log(logger, logging.INFO, "upload queued", job_id=job_id, width=info.width, height=info.height, kind=info.kind,
+        cache="hit" if entry else "miss")
     return "queued"
+
+
+def _cached_mask(data: bytes, blobs: BlobStore, settings: Settings) -> str:
+    """The cache entry holding a mask of exactly these bytes by this engine, or ""."""
+    entry = entry_for(data, settings.engine_identity)
+    return entry if entry and blobs.exists(settings.cache_bucket, entry) else ""
 
 
 def _as_rejected(refused: Exception) -> Rejected:
@@ -71,11 +85,14 @@ def _as_rejected(refused: Exception) -> Rejected:
 
 def _publish(job: Job, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
     job_id = job.job_id
-    request = SegmentRequest(
-        job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
-        content_type=job.content_type, output_format=job.output_format, effect=job.effect,
-    )
-    publisher.publish(settings.segment_topic, encode(request), job_id=job_id)
+    where = {"job_id": job_id, "bucket": event.bucket, "object": event.name, "generation": event.generation,
+             "output_format": job.output_format, "effect": job.effect}
+    if job.cache_entry:
+        publisher.publish(settings.render_topic, encode(RenderRequest(cache_entry=job.cache_entry, **where)),
+                          job_id=job_id)
+    else:
+        publisher.publish(settings.segment_topic, encode(SegmentRequest(content_type=job.content_type, **where)),
+                          job_id=job_id)
 
     def mark(j: Job) -> bool:
         if j.request_published:

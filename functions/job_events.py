@@ -23,7 +23,8 @@ def apply(job: Job, event: JobEvent) -> bool:
         return changed
     if event.kind == "succeeded":
         return job.move(State.DONE, event.at, result_object=event.result_object, timings=event.timings,
-                        attempts=max(job.attempts, event.attempt))
+                        low_confidence=event.low_confidence, attempts=max(job.attempts, event.attempt),
+                        cache_hit=event.cache_hit, gpu_seconds_saved=event.gpu_seconds_saved)
     return job.move(State.FAILED, event.at, reason=event.reason or "failed", detail=event.detail,
                     timings=event.timings, attempts=max(job.attempts, event.attempt))
 

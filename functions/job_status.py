@@ -26,10 +26,12 @@ def handle(job_id: str, *, jobs: JobRepository, blobs: BlobStore, settings: Sett
         "reason": job.reason,
         "detail": job.detail,
         "attempts": job.attempts,
+        "low_confidence": job.low_confidence,  # done, but the subject gate found only a weak subject
         "stages": job.stage_seconds(),
         "timings": job.timings,
         "timestamps": {s.value: job.timestamps[s.value].isoformat() for s in State if s.value in job.timestamps},
         "result_url": None,
+        "cache_hit": job.cache_hit,  # cut out from a stored mask, without the GPU
     }
     if job.state is State.DONE and job.result_object:
         ttl = timedelta(seconds=settings.result_url_ttl_seconds)

@@ -76,7 +76,7 @@ def as_json(report: KpiReport, targets: Targets) -> dict:
                   "met": r.met, "violations": r.violations,
                   "daily": {day.isoformat(): value for day, value in r.daily.items()}} for r in report.results],
         "jobs": {"valid": t.valid, "done": t.done, "user_errors": t.user_failed, "errors": t.errors,
-                 "cold_starts": len(t.cold)},
+                 "cold_starts": len(t.cold), "low_confidence": t.low_confidence},
         "daily_cost": {day.isoformat(): cost for day, cost in report.daily_cost.items()},
         "daily_done": {day.isoformat(): n for day, n in report.daily_done.items()},
         "cost": t.cost,
@@ -94,7 +94,10 @@ def table(report: KpiReport, targets: Targets) -> str:
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
     head = (f"KPIs {report.first_day} to {report.last_day} ({targets.time_zone}): "
             f"{report.violations} violation(s)")
-    return "\n".join([head, line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])]) + "\n"
+    t = report.totals
+    # The subject gate's weak verdicts: done, but worth a look before printing (domain/subject.py).
+    foot = f"jobs done: {t.done}, of which low confidence (weak subject): {t.low_confidence}"
+    return "\n".join([head, line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:]), foot]) + "\n"
 
 
 def handle(args, *, source: ReportSource, request_counts: RequestCounts, service: str, now: datetime,

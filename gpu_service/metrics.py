@@ -25,10 +25,6 @@ MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Seconds to load the engine")
 COLD_START_SECONDS = Gauge("cold_start_seconds", "Seconds from process start to ready (model loaded and warmed)")
 DEVICE_MEMORY_BYTES = Gauge("gpu_memory_bytes", "Device memory reserved by the engine (0 on CPU)")
 
-# The worker's stage names as they appear in job events; its "inference" lap is the whole segment call.
-_EVENT_STAGES = {"inference": "segment"}
-
-
 def observe_stage(stage: str, seconds: float) -> None:
     STAGE_SECONDS.labels(stage).observe(seconds)
 
@@ -51,7 +47,7 @@ class StageObservingPublisher(Publisher):
         if attributes.get("kind") in ("succeeded", "failed"):
             try:
                 for stage, seconds in (json.loads(data).get("timings") or {}).items():
-                    observe_stage(_EVENT_STAGES.get(stage, stage), float(seconds))
+                    observe_stage(stage, float(seconds))
             except (ValueError, TypeError, AttributeError):
                 logger.warning("job event without readable timings")
         return self._publisher.publish(topic, data, **attributes)

@@ -16,6 +16,7 @@ import psutil
 from PIL import Image
 
 from adapters.logs import log
+from domain.cache import EngineIdentity
 from gpu_service import metrics
 from gpu_service.batcher import Batcher, BatchStats
 from gpu_service.engines import Engine, EngineError, new_engine
@@ -112,7 +113,8 @@ class Runtime:
             self.load_seconds = time.perf_counter() - started
             metrics.MODEL_LOAD_SECONDS.set(self.load_seconds)
             self.worker = Worker(blobs=a.blobs, leases=a.leases, publisher=metrics.StageObservingPublisher(a.publisher),
-                                 segment=self.segment, settings=s)
+                                 segment=self.segment, settings=s,
+                                 identity=EngineIdentity(engine.name, engine.checksum))
             # A job queued before this moment waited for this instance to start (a cold start).
             self.worker.ready_at = datetime.now(timezone.utc)
             log(logger, logging.INFO, "model loaded", seconds=round(self.load_seconds, 3), **engine.info())

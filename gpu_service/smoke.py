@@ -14,23 +14,22 @@ from gpu_service import imaging
 MAX_BYTES = 30 * 1024 * 1024
 
 
-def router_for(runtime) -> APIRouter:
-    """The route, bound to the service's runtime (its one engine)."""
-    router = APIRouter()
+router = APIRouter()
 
-    @router.post("/segment")
-    async def segment(request: Request) -> Response:
-        if not runtime.ready:
-            return Response(status_code=503, headers={"Retry-After": "5"})
-        data = await request.body()
-        if not data or len(data) > MAX_BYTES:
-            return Response("expected image bytes of up to 30 MB\n", status_code=400)
-        try:
-            image = imaging.decode(data, runtime.settings.gpu_decode_budget)
-        except imaging.BadImage as exc:
-            return Response(f"bad image: {exc}\n"[:300], status_code=400)
-        mask = (await run_in_threadpool(runtime.engine.predict, [image]))[0]
-        png = imaging.encode(imaging.cut_out(image, mask), "png", runtime.settings.output_max_side)
-        return Response(png, media_type="image/png")
 
-    return router
+@router.post("/segment")
+async def segment(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    if not (runtime and runtime.ready):
+        return Response(status_code=503, headers={"Retry-After": "5"})
+    data = await request.body()
+    if not data or len(data) > MAX_BYTES:
+        return Response("expected image bytes of up to 30 MB\n", status_code=400)
+    try:
+        image = imaging.decode(data, runtime.settings.gpu_decode_budget)
+    except imaging.BadImage as exc:
+        return Response(f"bad image: {exc}\n"[:300], status_code=400)
+    # Through the batcher, like every job: one thread owns the model.
+    mask = await run_in_threadpool(runtime.segment, image, runtime.settings.job_deadline_seconds)
+    png = imaging.encode(imaging.cut_out(image, mask), "png", runtime.settings.output_max_side)
+    return Response(png, media_type="image/png")

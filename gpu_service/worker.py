@@ -28,8 +28,10 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
+from domain import subject
+from domain.cache import EngineIdentity, entry_for
 from events.schemas import JobEvent, SegmentRequest, encode as encode_message
-from gpu_service import imaging
+from gpu_service import imaging, masks
 from gpu_service.lease_keeper import LeaseKeeper
 from settings import Settings
 
@@ -60,6 +62,11 @@ def result_name(request: SegmentRequest) -> str:
     return f"results/{request.job_id}.{request.output_format}"
 
 
+def mask_name(job_id: str) -> str:
+    """The job's mask in the results bucket (gpu_service/masks.py), written before its result."""
+    return f"masks/{job_id}.png"
+
+
 def _failure_reason(exc: Exception) -> str:
     if isinstance(exc, imaging.BadImage):
         return exc.reason
@@ -68,8 +75,10 @@ def _failure_reason(exc: Exception) -> str:
 
 class Worker:
     def __init__(self, *, blobs: BlobStore, leases: LeaseStore, publisher: Publisher, segment: Segmenter,
-                 settings: Settings):
+                 settings: Settings, identity: EngineIdentity | None = None):
         self.blobs = blobs
+        # The engine's name and checkpoint checksum: the cache key's (None: no cache entries).
+        self.identity = identity
         self.leases = leases
         self.publisher = publisher
         self.segment = segment
@@ -129,8 +138,14 @@ class Worker:
             try:
                 mask = self.segment(image, max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                raise _Abandon("deadline passed during inference") from None
-            lap("inference")
+                raise _Abandon("deadline passed during segment") from None
+            lap("segment")
+            # The subject gate, here on the request's thread: no subject is final, like a bad image.
+            gate = subject.assess(mask)
+            if gate.verdict is subject.Verdict.NONE:
+                raise imaging.BadImage(f"no clear subject in the photo: {gate.detail}", reason="no_subject")
+            lap("gate")
+            alpha = masks.quantise(mask)  # what cut_out keeps, and what the job's mask object holds
             output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format,
                                     self.settings.output_max_side)
             lap("encode")
@@ -140,9 +155,22 @@ class Worker:
                                   detail=str(exc)[:300], timings=timings))
             log(logger, logging.WARNING, "job failed permanently", job_id=request.job_id, reason=reason)
             return Outcome.FAILED
+        self._keep_mask(request.job_id, data, alpha, sum(timings.values()))
         written = self.blobs.write_once(self.settings.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
         lap("upload")
+        weak = gate.verdict is subject.Verdict.WEAK
         self._report(JobEvent(job_id=request.job_id, kind="succeeded", attempt=attempt, result_object=name,
-                              timings=timings))
-        log(logger, logging.INFO, "job done", job_id=request.job_id, attempt=attempt, written=written, **timings)
+                              low_confidence=weak, timings=timings))
+        log(logger, logging.INFO, "job done", job_id=request.job_id, attempt=attempt, written=written,
+            low_confidence=weak, subject=gate.measures.as_dict(), **timings)
         return Outcome.DONE if written else Outcome.DUPLICATE
+
+    def _keep_mask(self, job_id: str, data: bytes, alpha: np.ndarray, seconds: float) -> None:
+        """The job's mask, then the cache entry for these bytes, both write-once and before the
+        result: a result that exists always has its mask (and a redelivery rewrites neither)."""
+        s = self.settings
+        self.blobs.write_once(s.results_bucket, mask_name(job_id), masks.encode(alpha), masks.CONTENT_TYPE)
+        if self.identity is not None and (entry := entry_for(data, self.identity)):
+            # An entry already there is the same photo's mask from the same weights: keep it.
+            self.blobs.write_once(s.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),
+                                  masks.CONTENT_TYPE)

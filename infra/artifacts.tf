@@ -1,5 +1,8 @@
+# One repository per project, made by production's instance: every deployment runs the
+# image the release pushed here once (cloudbuild.yaml).
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84: Google-managed encryption is enough for an image with no secrets in it.
+  count         = local.owns_shared ? 1 : 0
   repository_id = var.artifact_repository
   location      = var.region
   format        = "DOCKER"

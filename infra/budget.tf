@@ -1,9 +1,12 @@
 # The budget publishes every update to billing-alerts, where the budget_guard
 # function (topology.yaml's budget-guard subscription) acts on crossed thresholds.
 # Budgets cannot be daily: the monthly amount is the daily target times 31.
+# A budget watches the whole project's spend: production's instance makes it; a staging
+# deployment in the same project has none (its budget_guard would act on production's bill).
 resource "google_billing_budget" "monthly" {
+  count           = local.owns_shared ? 1 : 0
   billing_account = var.billing_account
-  display_name    = "pet-cutout monthly"
+  display_name    = "pet-cutout monthly${local.suffix}"
 
   budget_filter {
     projects        = ["projects/${data.google_project.this.number}"]

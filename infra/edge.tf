@@ -27,7 +27,7 @@ locals {
 
 resource "google_compute_security_policy" "edge" {
   count       = local.edge_enabled ? 1 : 0
-  name        = "pet-cutout-edge"
+  name        = "pet-cutout-edge${local.suffix}"
   description = "Per-IP ceiling in front of the public functions"
   type        = "CLOUD_ARMOR"
 
@@ -105,7 +105,7 @@ resource "google_compute_backend_service" "edge" {
 
 resource "google_compute_url_map" "edge" {
   count           = local.edge_enabled ? 1 : 0
-  name            = "pet-cutout-edge"
+  name            = "pet-cutout-edge${local.suffix}"
   default_service = google_compute_backend_service.edge["upload_url"].id
   host_rule {
     hosts        = [var.edge_domain]
@@ -126,7 +126,7 @@ resource "google_compute_url_map" "edge" {
 
 resource "google_compute_managed_ssl_certificate" "edge" {
   count = local.edge_enabled ? 1 : 0
-  name  = "pet-cutout-edge"
+  name  = "pet-cutout-edge${local.suffix}"
   managed {
     domains = [var.edge_domain]
   }
@@ -134,14 +134,14 @@ resource "google_compute_managed_ssl_certificate" "edge" {
 
 resource "google_compute_ssl_policy" "edge" {
   count           = local.edge_enabled ? 1 : 0
-  name            = "pet-cutout-edge"
+  name            = "pet-cutout-edge${local.suffix}"
   profile         = "MODERN"
   min_tls_version = "TLS_1_2"
 }
 
 resource "google_compute_target_https_proxy" "edge" {
   count            = local.edge_enabled ? 1 : 0
-  name             = "pet-cutout-edge"
+  name             = "pet-cutout-edge${local.suffix}"
   url_map          = google_compute_url_map.edge[0].id
   ssl_certificates = [google_compute_managed_ssl_certificate.edge[0].id]
   ssl_policy       = google_compute_ssl_policy.edge[0].id
@@ -149,12 +149,12 @@ resource "google_compute_target_https_proxy" "edge" {
 
 resource "google_compute_global_address" "edge" {
   count = local.edge_enabled ? 1 : 0
-  name  = "pet-cutout-edge"
+  name  = "pet-cutout-edge${local.suffix}"
 }
 
 resource "google_compute_global_forwarding_rule" "edge" {
   count                 = local.edge_enabled ? 1 : 0
-  name                  = "pet-cutout-edge"
+  name                  = "pet-cutout-edge${local.suffix}"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   ip_address            = google_compute_global_address.edge[0].id
   port_range            = "443"

@@ -1,4 +1,5 @@
-# Copy to prod.tfvars (ignored by git) and fill in.
+# Copy to project.tfvars (ignored by git) and fill in; apply it with an environment
+# file after it (infra/envs/production.tfvars or staging.tfvars: docs/deploy.md).
 project         = "acme-pet-cutout"
 region          = "us-central1"
 billing_account = "000000-000000-000000"

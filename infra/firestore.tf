@@ -1,5 +1,7 @@
+# Jobs, leases and rate-limit counters: production's (default), staging's jobs-staging
+# (settings.jobs_database; infra/topology/names.tf).
 resource "google_firestore_database" "default" {
-  name                    = "(default)"
+  name                    = local.names.databases.jobs
   location_id             = var.firestore_location
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
@@ -13,7 +15,7 @@ resource "google_firestore_database" "default" {
 # the public functions, which write only (default), cannot touch it.
 # https://cloud.google.com/firestore/docs/manage-databases
 resource "google_firestore_database" "ops" {
-  name                    = var.ops_database
+  name                    = local.names.databases.ops
   location_id             = var.firestore_location
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
@@ -40,4 +42,25 @@ resource "google_firestore_field" "rate_limit_ttl" {
   field      = "expires_at"
   ttl_config {}
   index_config {}
+}
+
+# The cost report's cache figures (adapters/ops.py cache_hits_since): count and sum over
+# the hits of a budget period, equality on cache_hit and a range on the done time. An
+# aggregation is answered from an index holding every field it filters on or sums:
+# https://cloud.google.com/firestore/docs/query-data/aggregation-queries
+resource "google_firestore_index" "cache_hits" {
+  database   = google_firestore_database.default.name
+  collection = var.jobs_collection
+  fields {
+    field_path = "cache_hit"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "timestamps.done"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "gpu_seconds_saved"
+    order      = "ASCENDING"
+  }
 }

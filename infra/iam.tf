@@ -7,15 +7,22 @@ module "access" {
   source       = "./access"
   project      = var.project
   ops_database = var.ops_database
+  name_suffix  = local.suffix
+  databases    = local.names.databases
 }
 
 locals {
   service_accounts = module.access.accounts
+  # A grant's member: an account made here, or a shared one production's instance made
+  # (the deployer staging releases are made by).
+  members = { for id, email in module.access.emails : id => (
+    contains(keys(google_service_account.runtime), id) ? google_service_account.runtime[id].member : "serviceAccount:${email}"
+  ) }
 }
 
 resource "google_service_account" "runtime" {
   for_each     = local.service_accounts
-  account_id   = each.key
+  account_id   = module.access.account_ids[each.key]
   display_name = each.value
   depends_on   = [google_project_service.apis]
 }
@@ -31,14 +38,14 @@ resource "google_storage_bucket_iam_member" "access" {
   for_each = module.access.bucket_roles
   bucket   = google_storage_bucket.topology[each.value.bucket].name
   role     = each.value.role
-  member   = google_service_account.runtime[each.value.sa].member
+  member   = local.members[each.value.sa]
 }
 
 resource "google_pubsub_topic_iam_member" "access" {
   for_each = module.access.topic_roles
   topic    = google_pubsub_topic.topology[each.value.topic].id
   role     = each.value.role
-  member   = google_service_account.runtime[each.value.sa].member
+  member   = local.members[each.value.sa]
 }
 
 resource "google_project_iam_member" "access" {
@@ -46,7 +53,7 @@ resource "google_project_iam_member" "access" {
   for_each   = module.access.project_roles
   project    = var.project
   role       = each.value.role
-  member     = google_service_account.runtime[each.value.sa].member
+  member     = local.members[each.value.sa]
   depends_on = [google_project_iam_custom_role.access, google_firestore_database.ops]
 
   dynamic "condition" {
@@ -62,20 +69,20 @@ resource "google_service_account_iam_member" "access" {
   for_each           = module.access.sa_roles
   service_account_id = google_service_account.runtime[each.value.account].name
   role               = each.value.role
-  member             = google_service_account.runtime[each.value.sa].member
+  member             = local.members[each.value.sa]
 }
 
 resource "google_secret_manager_secret_iam_member" "access" {
   for_each  = module.access.secret_roles
   secret_id = google_secret_manager_secret.app[each.value.secret].id
   role      = each.value.role
-  member    = google_service_account.runtime[each.value.sa].member
+  member    = local.members[each.value.sa]
 }
 
 resource "google_artifact_registry_repository_iam_member" "access" {
   for_each   = module.access.repository_roles
-  repository = google_artifact_registry_repository.images.name
+  repository = google_artifact_registry_repository.images[0].name
   location   = var.region
   role       = each.value.role
-  member     = google_service_account.runtime[each.value.sa].member
+  member     = local.members[each.value.sa]
 }

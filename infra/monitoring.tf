@@ -6,7 +6,7 @@ locals {
   signal_queries = module.topology.signal_queries
   # The rollback function acts on open incidents of these policies (its
   # ROLLBACK_POLICIES, checked against the declaration by tests/unit/test_alerts.py).
-  rollback_policies = sort([for name, p in local.alert_policies : name if p.rollback])
+  rollback_policies = sort([for name, p in local.alert_policies : local.names.alert_policies[name] if p.rollback])
   # Severity routes: critical -> pager + Slack; warning -> Slack + e-mail.
   # https://cloud.google.com/monitoring/support/notification-options
   route_channels = {
@@ -17,7 +17,7 @@ locals {
 
 resource "google_monitoring_notification_channel" "email" {
   count        = var.alert_email == "" ? 0 : 1
-  display_name = "pet-cutout operators"
+  display_name = "pet-cutout operators${local.suffix}"
   type         = "email"
   labels       = { email_address = var.alert_email }
 }
@@ -34,7 +34,7 @@ data "google_secret_manager_secret_version" "slack_token" {
 
 resource "google_monitoring_notification_channel" "slack" {
   count        = var.alert_slack_channel == "" ? 0 : 1
-  display_name = "pet-cutout Slack"
+  display_name = "pet-cutout Slack${local.suffix}"
   type         = "slack"
   labels       = { channel_name = var.alert_slack_channel }
   sensitive_labels {
@@ -49,7 +49,7 @@ data "google_secret_manager_secret_version" "pager_key" {
 
 resource "google_monitoring_notification_channel" "pager" {
   count        = var.pager_enabled ? 1 : 0
-  display_name = "pet-cutout pager"
+  display_name = "pet-cutout pager${local.suffix}"
   type         = "pagerduty"
   sensitive_labels {
     service_key = data.google_secret_manager_secret_version.pager_key[0].secret_data
@@ -70,7 +70,7 @@ data "google_secret_manager_secret_version" "rollback_token" {
 
 resource "google_monitoring_notification_channel" "rollback" {
   count        = var.rollback_webhook_enabled ? 1 : 0
-  display_name = "rollback function"
+  display_name = "rollback function${local.suffix}"
   type         = "webhook_basicauth"
   labels = {
     url      = local.function_urls["rollback"]
@@ -83,7 +83,7 @@ resource "google_monitoring_notification_channel" "rollback" {
 
 resource "google_monitoring_alert_policy" "declared" {
   for_each     = local.alert_policies
-  display_name = each.key
+  display_name = local.names.alert_policies[each.key]
   combiner     = "OR"
   severity     = upper(each.value.severity)
   documentation {
@@ -121,12 +121,32 @@ locals {
     "GPU utilization"                       = "avg(run_googleapis_com:container_gpu_utilizations{monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu_service}\"})"
     "Function errors per second"            = "sum by (service_name) (rate(run_googleapis_com:request_count{monitored_resource=\"cloud_run_revision\",response_code_class=\"5xx\",service_name!=\"${local.gpu_service}\"}[5m]))"
     "Dead-lettered messages (10 min)"       = local.signal_queries.dead_letters
+    # The store plan's cache hit rate: intake logs each queued upload with cache=hit|miss
+    # (functions/intake.py); PromQL names a log-based metric logging_googleapis_com:user_NAME.
+    # https://cloud.google.com/monitoring/promql/promql-mapping
+    "Mask cache hit rate (1 h)" = "sum(rate(logging_googleapis_com:user_${google_logging_metric.cache_lookups.name}{cache=\"hit\"}[1h])) / sum(rate(logging_googleapis_com:user_${google_logging_metric.cache_lookups.name}[1h]))"
   }
+}
+
+# Every upload intake queues, labelled by whether a stored mask served it (domain/cache.py).
+# https://cloud.google.com/logging/docs/logs-based-metrics/counter-metrics
+resource "google_logging_metric" "cache_lookups" {
+  name   = "cache_lookups"
+  filter = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"intake\" AND jsonPayload.message=\"upload queued\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    labels {
+      key        = "cache"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = { cache = "EXTRACT(jsonPayload.cache)" }
 }
 
 resource "google_monitoring_dashboard" "pipeline" {
   dashboard_json = jsonencode({
-    displayName = "pet-cutout pipeline"
+    displayName = "pet-cutout pipeline${local.suffix}"
     mosaicLayout = {
       columns = 12
       tiles = [

@@ -110,3 +110,14 @@ moved {
   from = google_secret_manager_secret_iam_member.ops_reads["slack-webhook-url"]
   to   = google_secret_manager_secret_iam_member.access["ops-reads-slack-webhook-url"]
 }
+
+# The repository and the budget are made by production's instance only (count).
+moved {
+  from = google_artifact_registry_repository.images
+  to   = google_artifact_registry_repository.images[0]
+}
+
+moved {
+  from = google_billing_budget.monthly
+  to   = google_billing_budget.monthly[0]
+}

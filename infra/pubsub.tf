@@ -4,19 +4,19 @@
 resource "google_pubsub_topic" "topology" {
   # checkov:skip=CKV_GCP_83: Google-managed encryption; messages hold ids and object names, no photo bytes.
   for_each                   = toset(local.topology.topics)
-  name                       = each.key
+  name                       = local.names.topics[each.key]
   message_retention_duration = "86400s"
-  labels                     = { app = "pet-cutout" }
+  labels                     = { app = "pet-cutout", environment = var.environment }
   depends_on                 = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription" "topology" {
   for_each                   = local.subscriptions
-  name                       = each.key
+  name                       = local.names.subscriptions[each.key]
   topic                      = google_pubsub_topic.topology[each.value.topic].id
   ack_deadline_seconds       = each.value.ack_deadline_seconds
   message_retention_duration = "${try(each.value.message_retention_seconds, 604800)}s"
-  labels                     = { app = "pet-cutout" }
+  labels                     = { app = "pet-cutout", environment = var.environment }
 
   expiration_policy {
     ttl = "" # never expires, however quiet the store is

@@ -13,8 +13,8 @@ locals {
 
 resource "google_secret_manager_secret" "app" {
   for_each  = local.secrets
-  secret_id = each.key
-  labels    = { app = "pet-cutout" }
+  secret_id = "${each.key}${local.suffix}"
+  labels    = { app = "pet-cutout", environment = var.environment }
   annotations = {
     purpose = each.value
   }

@@ -4,11 +4,11 @@ resource "google_storage_bucket" "topology" {
   # checkov:skip=CKV_GCP_62: access logs of customer photos are not kept; Cloud Audit Logs cover admin access.
   # checkov:skip=CKV_GCP_78: no versioning: originals are deleted on purpose after N days and results are write-once.
   for_each                    = local.buckets
-  name                        = each.value.name
+  name                        = local.names.buckets[each.key]
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  labels                      = { app = "pet-cutout", role = each.key }
+  labels                      = { app = "pet-cutout", role = each.key, environment = var.environment }
 
   lifecycle_rule {
     condition {

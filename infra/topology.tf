@@ -3,8 +3,10 @@
 # subscription below is made for_each over it; tests/unit/test_infra.py fails if
 # one exists here that topology.yaml does not declare, or the other way round.
 module "topology" {
-  source = "./topology"
-  env    = merge({ GOOGLE_CLOUD_PROJECT = var.project }, var.topology_env)
+  source       = "./topology"
+  env          = merge({ GOOGLE_CLOUD_PROJECT = var.project }, var.topology_env)
+  environment  = var.environment
+  ops_database = var.ops_database
 }
 
 data "google_project" "this" {
@@ -16,10 +18,17 @@ locals {
   buckets       = local.topology.buckets
   subscriptions = { for s in local.topology.subscriptions : s.name => s }
   functions     = local.topology.functions
-  gpu_service   = local.topology.services.gpu.name
+  # What this deployment calls each of them (infra/topology/names.tf: the environment's
+  # suffix on every name, so staging and production in one project never meet).
+  names  = module.topology.names
+  suffix = local.names.suffix
+  # Production's instance (no suffix) makes what a project has once: the image
+  # repository, the release's accounts and their project-wide roles, the budget.
+  owns_shared = local.suffix == ""
+  gpu_service = local.names.gpu_service
 
-  # Deployed function names: the main.py target with hyphens (deploy/functions.py).
-  function_names = { for f, _ in local.functions : f => replace(f, "_", "-") }
+  # Deployed function names: the main.py target with hyphens and the suffix (deploy/functions.py).
+  function_names = local.names.functions
   function_urls  = { for f, n in local.function_names : f => "https://${var.region}-${var.project}.cloudfunctions.net/${n}" }
   # Cloud Run's deterministic URL: known before the first build creates the service.
   gpu_service_url = "https://${local.gpu_service}-${data.google_project.this.number}.${var.region}.run.app"

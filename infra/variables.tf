@@ -1,3 +1,13 @@
+variable "environment" {
+  description = "Which deployment this is: a key of topology.yaml `environments:` (infra/envs/ENV.tfvars). It names everything made here."
+  type        = string
+  default     = "production"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,11}$", var.environment))
+    error_message = "environment: 2-12 lowercase letters or digits (it ends up in service account ids of at most 30 characters)."
+  }
+}
+
 variable "project" {
   description = "Google Cloud project id (fills $${GOOGLE_CLOUD_PROJECT} in topology.yaml)."
   type        = string

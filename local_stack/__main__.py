@@ -1,7 +1,8 @@
 """python -m local_stack {up,demo,process,doctor}
 
   up [--cloud-run]   run the stack until Ctrl-C (with a local Cloud Run and the schedules firing)
-  demo --out DIR     push the demo photos (and --photos DIR) through it; table; exit 1 if a valid photo failed
+  demo --out DIR     push the demo photos (and --photos DIR) through it; table and DIR/contact_sheet.png;
+                     exit 1 if a valid photo failed
   process FILE...    the same for any files; one JSON line per file
   doctor             say what is missing to run the stack
 """
@@ -16,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from local_stack import contact_sheet
 from local_stack.demo_photos import demo_photos
 from local_stack.processes import StackError
 from local_stack.stack import Stack, doctor
@@ -42,7 +44,7 @@ def print_table(outcomes, expected_bad: set[str]) -> None:
 
     table = Table(title="pet cut-outs (seconds per stage)")
     columns = {"to queue": "awaiting_upload->queued", "in queue": "queued->processing",
-               "processing": "processing->done", "of which inference": "inference"}
+               "processing": "processing->done", "of which segment": "segment"}
     for column in ("file", "job", "status", "reason", *columns):
         table.add_column(column, justify="right" if column in columns else "left")
     for o in outcomes:
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--cloud-run", action="store_true",
                     help="the GPU service behind a local Cloud Run, with the store's schedules firing at pre-warm")
     sub.add_parser("doctor")
+    fire = sub.add_parser("fire", help="fire one of the store's schedule jobs now at a local URL, as `up --cloud-run` does")
+    fire.add_argument("--target-url", required=True)
+    fire.add_argument("--job", default="tick")
     demo = sub.add_parser("demo")
     demo.add_argument("--out", type=Path, default=Path("out"))
     demo.add_argument("--photos", type=Path, help="a folder of your own photos to add")
@@ -68,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     proc.add_argument("--format", choices=["png", "webp", "jpeg"], default="png")
     proc.add_argument("--effect", choices=["none", "blackwhite"], default="none")
     args = parser.parse_args(argv)
+
+    if args.command == "fire":
+        from local_stack.cron import LocalScheduler
+        from scheduler.windows import default_schedule
+
+        status = LocalScheduler(args.target_url, default_schedule()).fire_now(args.job)
+        print(f"{args.job}: HTTP {status}")
+        return 0 if 200 <= status < 300 else 1
 
     if args.command == "doctor":
         problems = doctor()
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{name}: {stack.url(name)}")
                 if stack.scheduler:
                     print(f"schedules fire at {stack.url('prewarm')}/; fire one now with: "
-                          f"python -m scheduler fire --job tick --target-url {stack.url('prewarm')}/")
+                          f"python -m local_stack fire --job tick --target-url {stack.url('prewarm')}/")
                 while True:
                     stack.check()
                     time.sleep(1)
@@ -96,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             files, expected_bad = demo_photos(args.out / "inputs", args.photos)
             outcomes = run_files(stack, files, args.out)
             print_table(outcomes, expected_bad)
+            sheet = contact_sheet.write(outcomes, args.out / "contact_sheet.png")
             failed = [o for o in outcomes if Path(o.file).name not in expected_bad and o.status != "done"]
             stack.check()
-            print(f"{len(outcomes) - len(failed)}/{len(outcomes)} as expected; cut-outs in {args.out}/", file=sys.stderr)
+            print(f"{len(outcomes) - len(failed)}/{len(outcomes)} as expected; cut-outs in {args.out}/, "
+                  f"contact sheet {sheet}", file=sys.stderr)
             return 1 if failed else 0
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)

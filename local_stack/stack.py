@@ -24,6 +24,9 @@ LOCAL_RATE_LIMITS = {"RATE_LIMIT_IP_PER_MINUTE": "100000", "RATE_LIMIT_SESSION_P
                      "RATE_LIMIT_BURST": "1000"}
 # Functions whose signed URLs a browser uses: they sign for the CORS front.
 BROWSER_FACING = {"upload_url", "job_status"}
+# The variant's signed GET URLs are fetched by the widget too, but it also reads and writes
+# objects, which the front (signed URLs only) does not pass: its URLs alone point at the front.
+SIGNS_THROUGH_FRONT = {"variant"}
 
 
 def function_targets() -> list[str]:
@@ -83,6 +86,7 @@ class Stack:
             "statusEndpoint": self.url("job_status") + "/",
             # The public warm function, never the private pre-warm one (which also sets scaling).
             "warmEndpoint": self.url("warm") + "/" if "warm" in self.function_names else None,
+            "variantEndpoint": self.url("variant") + "/" if "variant" in self.function_names else None,
             "warmHours": given.get("STORE_WARM_HOURS", "7-22"),
         }
 
@@ -101,6 +105,7 @@ class Stack:
             "SIGNING_KEY_FILE": str(self.workdir / "signing-key.json"),
             "UPLOADS_BUCKET": self.topology["buckets"]["uploads"]["name"],
             "RESULTS_BUCKET": self.topology["buckets"]["results"]["name"],
+            "CACHE_BUCKET": self.topology["buckets"]["cache"]["name"],
             "GPU_SERVICE_URL": self.url("gpu"),
             **({"CLOUD_RUN_ENDPOINT": self.url("cloud_run")} if self.cloud_run else {}),
         }
@@ -161,6 +166,8 @@ class Stack:
         self.children["gcs_front"].start()
         for name in self.function_names:
             fn_env = {**env, "STORAGE_EMULATOR_HOST": self.url("gcs_front")} if name in BROWSER_FACING else env
+            if name in SIGNS_THROUGH_FRONT:
+                fn_env = {**env, "SIGNED_URL_ENDPOINT": self.url("gcs_front")}
             self._add(Child(name, [sys.executable, "-m", "functions_framework", f"--target={name}",
                                    "--host=127.0.0.1", f"--port={self.ports[name]}", f"--source={ROOT / 'main.py'}"],
                             fn_env, logs / f"fn-{name}.log", port=self.ports[name]))
@@ -192,7 +199,7 @@ class Stack:
         Only with the local Cloud Run: pre-warm acts on it."""
         self.scheduler = None
         if self.cloud_run and "prewarm" in self.function_names:
-            from scheduler.local import LocalScheduler
+            from local_stack.cron import LocalScheduler
 
             self.scheduler = LocalScheduler(self.url("prewarm") + "/", urls={
                 name: self.url(name) + "/" for name in self.function_names if name != "prewarm"})

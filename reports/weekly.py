@@ -27,7 +27,7 @@ ADVICE = {
     "availability_peak": "Evening peak availability missed: check the peak window's min/max instances.",
     "availability_holiday": "Holiday availability missed: the season needs more headroom (holiday windows).",
     "cost_per_1000_images": "Cost per 1,000 images over target: check idle instances (min instances) and "
-                            "warm-ups against the week's traffic (python -m scheduler simulate).",
+                            "warm-ups against the week's traffic (python -m costsim simulate).",
 }
 
 
@@ -39,6 +39,7 @@ def recommendations(report: KpiReport) -> list[dict]:
 def _daily_rows(report: KpiReport) -> list[dict]:
     by_name = {r.kpi.name: r for r in report.results}
     return [{"day": day.isoformat(), "done": report.daily_done[day],
+             "low_confidence": report.daily_low_confidence.get(day, 0),
              "warm_p95_s": by_name["warm_p95"].daily[day], "cold_start_p95_s": by_name["cold_start_p95"].daily[day],
              "cost": report.daily_cost[day], "cost_per_1000_images": by_name["cost_per_1000_images"].daily[day]}
             for day in report.daily_done]
@@ -61,11 +62,12 @@ def markdown(report: KpiReport, targets: Targets, health: dict | None, chart_nam
         lines.append(f"| {r.kpi.label} | {r.kpi.describe()} | {show(r.value, r.kpi.unit)} | {met} | "
                      f"{r.violations} | {r.samples} |")
     lines += ["", "## Latency and cost per day", "",
-              "| day | images | warm p95 | cold start p95 | cost | cost per 1,000 |", "| --- | --- | --- | --- | --- | --- |"]
+              "| day | images | warm p95 | cold start p95 | cost | cost per 1,000 | low confidence |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for row in data["daily"]:
         lines.append(f"| {row['day']} | {row['done']} | {show(row['warm_p95_s'], 's')} | "
                      f"{show(row['cold_start_p95_s'], 's')} | {show(row['cost'], '$')} | "
-                     f"{show(row['cost_per_1000_images'], '$')} |")
+                     f"{show(row['cost_per_1000_images'], '$')} | {row['low_confidence']} |")
     if chart_name:
         lines += ["", f"![latency and cost per day]({chart_name})"]
     lines += ["", "## System health", ""]

@@ -15,7 +15,7 @@ from scheduler.windows import Schedule, Window, default_schedule
 
 
 @dataclass(frozen=True)
-class Decision:
+class ScalingDecision:
     window: Window
     min_instances: int
     max_instances: int
@@ -24,16 +24,16 @@ class Decision:
 
 
 def decide(now: datetime, *, last_job_finished_at: datetime | None, warmups_last_hour: int, emergency: bool,
-           schedule: Schedule | None = None) -> Decision:
+           schedule: Schedule | None = None) -> ScalingDecision:
     schedule = schedule or default_schedule()
     window = schedule.window_at(now)
     policy = schedule.policy
     if emergency:
         cap = min(window.max_instances, policy.emergency_max_instances)
-        return Decision(window, 0, cap, False, "emergency cost mode: scale to zero allowed, no warm-ups")
+        return ScalingDecision(window, 0, cap, False, "emergency cost mode: scale to zero allowed, no warm-ups")
 
-    def keep(warmup: bool, reason: str) -> Decision:
-        return Decision(window, window.min_instances, window.max_instances, warmup, reason)
+    def keep(warmup: bool, reason: str) -> ScalingDecision:
+        return ScalingDecision(window, window.min_instances, window.max_instances, warmup, reason)
 
     if not window.warmup:
         return keep(False, f"window {window.name} has no warm-ups")
@@ -49,7 +49,7 @@ def decide(now: datetime, *, last_job_finished_at: datetime | None, warmups_last
 
 def decide_intent(now: datetime, *, last_job_finished_at: datetime | None, last_warmup_at: datetime | None,
                   warmups_last_hour: int, emergency: bool, budget_spent: bool,
-                  schedule: Schedule | None = None) -> Decision:
+                  schedule: Schedule | None = None) -> ScalingDecision:
     """A shopper's intent (functions/warm.py): the tick's rules, plus two that a tick
     does not need. A warm-up sent within the warm window (by a tick or another
     shopper) already left an instance warm; a spent budget allows none, even before

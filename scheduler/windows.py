@@ -61,7 +61,7 @@ class Season:
 
 
 @dataclass(frozen=True)
-class Job:
+class ScheduledJob:
     name: str
     cron: str
     description: str = ""
@@ -82,7 +82,7 @@ class Schedule:
     time_zone: str = "America/New_York"
     policy: Policy = field(default_factory=Policy)
     job_prefix: str = "pet-cutout-"
-    jobs: tuple[Job, ...] = ()
+    jobs: tuple[ScheduledJob, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,7 +152,7 @@ def parse_schedule(raw: dict) -> Schedule:
                windows=_windows(s.get("windows"), f"seasons.{s['name']}"))
         for s in raw.get("seasons") or ()
     )
-    jobs = tuple(Job(str(j["name"]), str(j["cron"]), str(j.get("description", "")), str(j.get("target", "prewarm")))
+    jobs = tuple(ScheduledJob(str(j["name"]), str(j["cron"]), str(j.get("description", "")), str(j.get("target", "prewarm")))
                  for j in raw.get("jobs") or ())
     schedule = Schedule(
         windows=_windows(raw.get("windows"), "windows"),

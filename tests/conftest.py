@@ -1,9 +1,42 @@
-"""One local stack for the integration and end-to-end tests, always torn down, with no process left."""
+"""One local stack for the integration and end-to-end tests, always torn down, with no process left;
+and an environment that is the tests' own, whatever the developer's shell exports."""
+
+import os
 
 import pytest
 
 from local_stack.stack import Stack, leftover_processes
 from local_stack.storefront import Storefront
+
+# Google's own variables that would point a client at a real project or account.
+GOOGLE_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT",
+                    "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+
+
+def scrubbed_environment_names(environ=os.environ) -> list[str]:
+    """Every variable Settings would read (its fields, case-insensitively) and Google's own."""
+    from settings import Settings
+
+    fields = {name.upper() for name in Settings.model_fields} | set(GOOGLE_VARIABLES)
+    return [name for name in environ if name.upper() in fields]
+
+
+def pytest_configure(config):
+    # Before collection: modules build Settings() at import. A RESULTS_BUCKET or
+    # GOOGLE_APPLICATION_CREDENTIALS left in a shell must not reach the tests or the stack's children.
+    for name in scrubbed_environment_names():
+        os.environ.pop(name)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Each test reads the settings its own environment gives (monkeypatched ones included)."""
+    from settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
 
 # Short leases and backoffs so crash and dead-letter drills take seconds, not minutes.
 E2E_ENV = {"LEASE_SECONDS": "4", "PUSH_MIN_BACKOFF_SECONDS": "1"}

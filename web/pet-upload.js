@@ -3,7 +3,7 @@
 //   import { mount } from "./pet-upload.js";
 //   mount(document.querySelector("#pet-upload"), {
 //     uploadUrlEndpoint: "https://…/upload_url", statusEndpoint: "https://…/job_status",
-//     warmEndpoint: "https://…/warm", warmHours: "7-22" });
+//     warmEndpoint: "https://…/warm", warmHours: "7-22", variantEndpoint: "https://…/variant" });
 //
 // The page holds public endpoints only. The photo goes straight to Cloud Storage
 // through a signed URL; the widget then follows the job until the cut-out is ready.
@@ -31,12 +31,17 @@ const MESSAGES = {
   over_memory_budget: "That photo is too big for us to process. Please choose a smaller one.",
   over_cpu_budget: "That photo is too big for us to process. Please choose a smaller one.",
   content_encoded: "That upload was compressed on the way. Please upload the photo file itself.",
+  no_subject: "We couldn't find your pet in that photo. Please choose one where your pet stands out from the background.",
   timed_out: "This is taking longer than it should. Please try again in a minute.",
   rate_limited: "We're busy right now. Please try again in a moment.",
   busy: "We're busy right now. Please try again in a moment.",
   network: "We couldn't reach the upload service. Please check your connection and try again.",
   upload_failed: "The upload didn't go through. Please try again.",
   failed: "Something went wrong on our side while cutting out your pet. Please try again.",
+  // The variant function's reasons (background and effect switches).
+  photo_expired: "We keep photos for 7 days. Please upload your photo again to change its look.",
+  no_mask: "This cut-out can't be changed. Please upload your photo again.",
+  variant_failed: "We couldn't change the look just now. Please try again.",
 };
 
 export function messageFor(reason) {
@@ -66,6 +71,28 @@ export function inWarmHours(spec, now = new Date()) {
   return from <= to ? hour >= from && hour < to : hour >= from || hour < to;
 }
 
+// The subject gate (domain/subject.py): a job that failed for want of a subject says so (the
+// shopper can pick another photo); a weak subject still ends done, with a notice under the cut-out.
+const SHOPPER_FAILURES = ["no_subject"];
+const LOW_CONFIDENCE_NOTICE = "We weren't sure where your pet ends and the background begins. " +
+  "Please check the cut-out before ordering, or try a photo where your pet stands out.";
+
+function failureReason(job) {
+  return job.state === "rejected" || SHOPPER_FAILURES.includes(job.reason) ? job.reason : "failed";
+}
+
+function showConfidence(root, job) {
+  let notice = root.querySelector(".pet-upload__notice");
+  if (!notice) {
+    notice = document.createElement("p");
+    notice.className = "pet-upload__notice";
+    notice.setAttribute("role", "note");
+    root.querySelector(".pet-upload__message").after(notice);
+  }
+  notice.hidden = !job.low_confidence;
+  notice.textContent = job.low_confidence ? LOW_CONFIDENCE_NOTICE : "";
+}
+
 class Refused extends Error {
   constructor(reason, retryAfter = 0) {
     super(reason);
@@ -75,7 +102,8 @@ class Refused extends Error {
 }
 
 export function mount(root, config) {
-  const options = { outputFormat: "png", timeoutSeconds: 120, ...config };
+  const options = { outputFormat: "png", timeoutSeconds: 120,
+                    productTemplate: new URL("./mug.svg", import.meta.url).href, ...config };
   root.classList.add("pet-upload");
   root.innerHTML = `
     <label class="pet-upload__drop" tabindex="0">
@@ -87,7 +115,11 @@ export function mount(root, config) {
         <figcaption>Your photo</figcaption></figure>
       <figure hidden class="pet-upload__result-box"><img class="pet-upload__result" alt="Your pet, cut out">
         <figcaption>Cut out</figcaption></figure>
+      <figure hidden class="pet-upload__product-box"><div class="pet-upload__product">
+        <img class="pet-upload__on-product" alt="Your pet on the mug"></div>
+        <figcaption>On your mug</figcaption></figure>
     </div>
+    ${VARIANT_CONTROLS}
     <progress class="pet-upload__progress" max="100" value="0" hidden></progress>
     <p class="pet-upload__message" role="status" aria-live="polite"></p>`;
   const $ = (selector) => root.querySelector(selector);
@@ -97,6 +129,10 @@ export function mount(root, config) {
   const message = $(".pet-upload__message");
   let session = storedSession();
   let busy = false;
+  const variants = variantSwitches(root, options, () => session, show);
+  // The mug follows the look the shopper picks.
+  root.addEventListener("pet-upload:variant", (e) =>
+    placeOnProduct(e.detail.url).catch((error) => console.warn("product preview:", error)));
 
   function keepSession(token) {
     if (!token || token === session) return;
@@ -149,6 +185,9 @@ export function mount(root, config) {
     if (busy) return;
     busy = true;
     $(".pet-upload__result-box").hidden = true;
+    $(".pet-upload__product-box").hidden = true;
+    showConfidence(root, {});
+    variants.reset();
     try {
       await run(file);
     } catch (error) {
@@ -176,7 +215,12 @@ export function mount(root, config) {
     $(".pet-upload__result").src = job.result_url;
     $(".pet-upload__result-box").hidden = false;
     await $(".pet-upload__result").decode().catch(() => {});
-    show("done", "Here's your pet, ready for printing.");
+    // Without the mock-up the bare cut-out still stands.
+    await placeOnProduct(job.result_url).catch((error) => console.warn("product preview:", error));
+    // A weak subject is not announced as print-ready: the notice below says what to check.
+    show("done", job.low_confidence ? "Here's your pet's cut-out." : "Here's your pet, ready for printing.");
+    showConfidence(root, job);
+    variants.offer(grant.job_id);
   }
 
   function preview(file) {
@@ -184,6 +228,34 @@ export function mount(root, config) {
     if (img.src) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(file);
     $(".pet-upload__preview-box").hidden = false;
+  }
+
+  // --- the cut-out on the product ------------------------------------------
+  // The mock-up is an SVG beside this module (mug.svg); its #print-area rect says where the
+  // print goes. The cut-out is fitted into it, centred, keeping its proportions, and placed in
+  // percentages of the drawing so it stays put at any width. Call again with a new URL to swap it.
+  async function placeOnProduct(url) {
+    const stage = $(".pet-upload__product");
+    let svg = stage.querySelector("svg");
+    if (!svg) {
+      const response = await fetch(options.productTemplate);
+      if (!response.ok) throw new Error(`product template: ${response.status}`);
+      const drawing = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      svg = stage.insertBefore(document.importNode(drawing, true), stage.firstChild);
+    }
+    const area = svg.querySelector("#print-area");
+    const view = svg.viewBox.baseVal;
+    const [x, y, w, h] = ["x", "y", "width", "height"].map((name) => area[name].baseVal.value);
+    const img = $(".pet-upload__on-product");
+    img.src = url;
+    await img.decode();
+    const scale = Math.min(w / img.naturalWidth, h / img.naturalHeight);
+    const [fitW, fitH] = [img.naturalWidth * scale, img.naturalHeight * scale];
+    const percent = (value, of) => `${(100 * value) / of}%`;
+    Object.assign(img.style, {
+      left: percent(x - view.x + (w - fitW) / 2, view.width), top: percent(y - view.y + (h - fitH) / 2, view.height),
+      width: percent(fitW, view.width), height: percent(fitH, view.height) });
+    $(".pet-upload__product-box").hidden = false;
   }
 
   // POST to the upload-URL function; a 429 is retried after its Retry-After, twice.
@@ -246,7 +318,7 @@ export function mount(root, config) {
       const job = await response.json();
       if (job.state === "done") return job;
       if (job.state === "rejected" || job.state === "failed") {
-        throw new Refused(job.state === "rejected" ? job.reason : "failed");
+        throw new Refused(failureReason(job));
       }
       progress.hidden = true;
       show("processing", job.state === "processing" ? "Cutting out your pet…" : "Uploaded. Waiting for our studio…");
@@ -255,5 +327,95 @@ export function mount(root, config) {
     throw new Refused("timed_out");
   }
 
-  return { warm, start, get sessionId() { return session; } };
+  return { warm, start, placeOnProduct, get sessionId() { return session; } };
+}
+
+// --- background and effect switches (the variant function) -------------------
+// A done job's cut-out re-rendered from its stored mask: no new upload, no GPU. Each
+// change asks for one spec; the same spec is the same stored object, so switching back
+// and forth costs one render per look. The widget announces each new picture with a
+// `pet-upload:variant` event ({ detail: { url, spec } }) so a product preview can follow.
+
+const VARIANT_CONTROLS = `
+    <div class="pet-upload__variants" hidden>
+      <fieldset class="pet-upload__backgrounds"><legend>Background</legend>
+        <label><input type="radio" name="pet-upload-background" value="transparent" checked> None</label>
+        <label><input type="radio" name="pet-upload-background" value="white"> White</label>
+        <label><input type="radio" name="pet-upload-background" value="colour"> Colour</label>
+        <input type="color" class="pet-upload__colour" value="#1e90ff" aria-label="Background colour">
+      </fieldset>
+      <fieldset class="pet-upload__effects"><legend>Effect</legend>
+        <label><input type="radio" name="pet-upload-effect" value="none" checked> Colour photo</label>
+        <label><input type="radio" name="pet-upload-effect" value="blackwhite"> Black and white</label>
+      </fieldset>
+    </div>`;
+
+function variantSwitches(root, options, session, show) {
+  const box = root.querySelector(".pet-upload__variants");
+  const result = root.querySelector(".pet-upload__result");
+  const colour = root.querySelector(".pet-upload__colour");
+  const message = root.querySelector(".pet-upload__message");
+  let jobId = null;
+  let asked = 0; // only the latest answer is shown when switches change quickly
+
+  function spec() {
+    const background = root.querySelector("[name=pet-upload-background]:checked").value;
+    const effect = root.querySelector("[name=pet-upload-effect]:checked").value;
+    // WebP keeps the transparency and is about a third of a PNG's bytes.
+    return { format: "webp", effect, background: background === "colour" ? colour.value : background };
+  }
+
+  async function render() {
+    if (!jobId || !options.variantEndpoint) return;
+    const ticket = ++asked;
+    const wanted = spec();
+    const recovering = root.dataset.variant === "error" || message.dataset.reason;
+    root.dataset.variant = "loading";
+    try {
+      const response = await fetch(options.variantEndpoint, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ job_id: jobId, session_id: session(), spec: wanted }) });
+      const answer = await response.json().catch(() => ({}));
+      if (ticket !== asked) return;
+      if (!response.ok) {
+        const reason = response.status === 429 ? "rate_limited" : MESSAGES[answer.error] ? answer.error : "variant_failed";
+        root.dataset.variant = "error";
+        show("done", messageFor(reason), reason);
+        return;
+      }
+      result.src = answer.url;
+      await result.decode().catch(() => {});
+      if (ticket !== asked) return;
+      root.dataset.variant = "shown";
+      root.dataset.variantObject = answer.object;
+      if (recovering) show("done", "Here's your pet's cut-out.");  // clears the earlier switch's error
+      root.dispatchEvent(new CustomEvent("pet-upload:variant", { detail: { url: answer.url, spec: wanted } }));
+    } catch {
+      if (ticket !== asked) return;
+      root.dataset.variant = "error";
+      show("done", messageFor("network"), "network");
+    }
+  }
+
+  box.addEventListener("change", render);
+  colour.addEventListener("input", () => {
+    root.querySelector("[name=pet-upload-background][value=colour]").checked = true;
+  });
+
+  return {
+    offer(id) {
+      if (!options.variantEndpoint) return;
+      jobId = id;
+      box.hidden = false;
+    },
+    reset() {
+      jobId = null;
+      asked++;
+      box.hidden = true;
+      delete root.dataset.variant;
+      for (const name of ["pet-upload-background", "pet-upload-effect"]) {
+        root.querySelector(`[name=${name}]`).checked = true;
+      }
+    },
+  };
 }

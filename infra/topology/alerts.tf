@@ -8,7 +8,7 @@
 # under their Prometheus names, labelled service_name and revision_name
 # (https://cloud.google.com/run/docs/monitoring-managed-prometheus-sidecar).
 locals {
-  gpu      = local.topology.services.gpu.name
+  gpu      = local.names.gpu_service
   run      = "monitored_resource=\"cloud_run_revision\",service_name=\"${local.gpu}\""
   by_rev   = "sum by (revision_name)"
   requests = "${local.by_rev} (rate(run_googleapis_com:request_count{${local.run}}[1m]))"
@@ -32,8 +32,8 @@ locals {
     # The GPU is the bill: its billable instance time, last hour against the week's hourly mean.
     cost_rate_ratio         = "sum(rate(run_googleapis_com:container_billable_instance_time{${local.run}}[1h])) / sum(rate(run_googleapis_com:container_billable_instance_time{${local.run}}[7d]))"
     traffic_ratio           = "sum(rate(run_googleapis_com:request_count{${local.run}}[1h])) / sum(rate(run_googleapis_com:request_count{${local.run}}[7d]))"
-    storage_errors_per_hour = "sum(increase(storage_googleapis_com:api_request_count{monitored_resource=\"gcs_bucket\",bucket_name=~\"${local.topology.buckets.uploads.name}|${local.topology.buckets.results.name}\",response_code!~\"OK|FAILED_PRECONDITION\"}[1h]))"
-    dead_letters            = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=\"dead-letter\"}[10m]))"
+    storage_errors_per_hour = "sum(increase(storage_googleapis_com:api_request_count{monitored_resource=\"gcs_bucket\",bucket_name=~\"${local.names.buckets.uploads}|${local.names.buckets.results}\",response_code!~\"OK|FAILED_PRECONDITION\"}[1h]))"
+    dead_letters            = "sum(increase(pubsub_googleapis_com:topic_send_message_operation_count{monitored_resource=\"pubsub_topic\",topic_id=\"${local.names.topics["dead-letter"]}\"}[10m]))"
   }
 
   # Business hours 09:00-18:00 US Eastern as UTC hours (EST; one hour late under EDT:

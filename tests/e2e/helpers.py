@@ -5,17 +5,32 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 
 from PIL import Image
 
 
-def photo_bytes(fmt: str = "JPEG", size=(640, 480), exif_orientation: int | None = None) -> bytes:
+def photo_bytes(fmt: str = "JPEG", size=(640, 480), exif_orientation: int | None = None,
+                unique: bool = True) -> bytes:
     """A real photo (scikit-image's cat) shown at `size`; with exif_orientation=6 it is stored sideways
-    (rotated 90° counter-clockwise) and tagged to be turned upright on display, as phones do."""
+    (rotated 90° counter-clockwise) and tagged to be turned upright on display, as phones do.
+
+    `unique` tags the file with a fresh id (a comment, not pixels), so each call is a new photo
+    to the mask cache (domain/cache.py) and takes the GPU path; upload the same bytes twice for a hit."""
+    from PIL.PngImagePlugin import PngInfo
     from skimage import data
 
     image = Image.fromarray(data.chelsea()).resize(size)
     options = {}
+    if unique:
+        tag = uuid.uuid4().hex
+        if fmt == "PNG":
+            options["pnginfo"] = PngInfo()
+            options["pnginfo"].add_text("Comment", tag)
+        elif fmt == "WEBP":
+            options["xmp"] = tag.encode()
+        else:
+            options["comment"] = tag
     if exif_orientation:
         assert exif_orientation == 6, "only the common portrait-phone case is needed"
         image = image.transpose(Image.Transpose.ROTATE_90)

@@ -1,9 +1,11 @@
 """The upload widget in a real browser (Debian's chromium, driven by Playwright)
 against the whole local stack, with the configured rate limits.
 
-1. a pet photo: preview, upload progress, the cut-out displayed (screenshot kept
-   under test-artifacts/), and the widget holding the session the server signed;
-2. a text file renamed .jpg: the rejection message;
+1. a pet photo: preview, upload progress, the cut-out displayed and placed in the mug
+   mock-up's print area (screenshots kept under test-artifacts/), and the widget holding
+   the session the server signed;
+2. a text file renamed .jpg: the rejection message; a wall: the no-subject message; a blurred
+   shot: the cut-out with a low-confidence notice (screenshot kept), gone for the next, clear photo;
 3. the same page from an origin not in STORE_ORIGINS: refused by CORS, both by
    the upload-URL function and by the uploads bucket;
 4. a shopper's intent: a hover reaches the GPU service's /warmup through the public
@@ -127,6 +129,28 @@ def test_a_pet_photo_is_uploaded_with_progress_and_its_cut_out_shown(stack, page
     assert again["session_id"] == token
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-cutout.png"), full_page=True)
+    assert_on_the_product(page, result[2])
+
+
+def assert_on_the_product(page, result_url: str) -> None:
+    """The cut-out shown on the mug mock-up: loaded, inside the print area, filling it on one
+    side, its proportions kept; the preview kept as test-artifacts/browser-product.png."""
+    product = page.locator(".pet-upload__product-box")
+    assert product.is_visible()
+    placed = page.eval_on_selector(".pet-upload__on-product", "img => [img.complete, img.naturalWidth, "
+                                   "img.naturalHeight, img.src]")
+    assert placed[0] and placed[1] > 0 and placed[2] > 0 and placed[3] == result_url, placed
+    image = page.locator(".pet-upload__on-product").bounding_box()
+    area = page.locator(".pet-upload__product #print-area").bounding_box()
+    mug = page.locator(".pet-upload__product svg").bounding_box()
+    assert mug["width"] > 200, mug  # drawn at a size a shopper can see
+    inside = (image["x"] >= area["x"] - 1 and image["y"] >= area["y"] - 1
+              and image["x"] + image["width"] <= area["x"] + area["width"] + 1
+              and image["y"] + image["height"] <= area["y"] + area["height"] + 1)
+    assert inside, (image, area)
+    assert abs(image["width"] - area["width"]) < 2 or abs(image["height"] - area["height"]) < 2, (image, area)
+    assert abs(image["width"] / image["height"] - placed[1] / placed[2]) < 0.02, (image, placed)
+    product.screenshot(path=str(ARTIFACTS / "browser-product.png"))
 
 
 def test_a_renamed_text_file_gets_the_rejection_message(stack, page):
@@ -135,6 +159,42 @@ def test_a_renamed_text_file_gets_the_rejection_message(stack, page):
     page.wait_for_selector(".pet-upload[data-state=error]", timeout=60_000)
     assert page.get_attribute(".pet-upload__message", "data-reason") == "not_an_image"
     assert "isn't a photo we can use" in page.inner_text(".pet-upload__message")
+
+
+def _png_of(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_photo_without_a_pet_gets_the_no_subject_message(stack, page):
+    from tests import non_pets
+
+    page.goto(stack.url("store") + "/")
+    choose(page, "my-wall.png", _png_of(non_pets.plaster_wall()), "image/png")
+    page.wait_for_selector(".pet-upload[data-state=error]", timeout=120_000)
+    assert page.get_attribute(".pet-upload__message", "data-reason") == "no_subject"
+    assert "couldn't find your pet" in page.inner_text(".pet-upload__message")
+    assert page.is_hidden(".pet-upload__result-box")
+
+
+def test_a_weak_subject_is_shown_with_a_low_confidence_notice_and_a_clear_one_without(stack, page):
+    """The subject gate's weak verdict (a blurred shot) ends done with a notice; the next, clear photo clears it."""
+    from tests import non_pets
+
+    page.goto(stack.url("store") + "/")
+    choose(page, "blurry.png", _png_of(non_pets.blurred("camera")()), "image/png")
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_visible(".pet-upload__notice")
+    assert "check the cut-out before ordering" in page.inner_text(".pet-upload__notice")
+    assert "ready for printing" not in page.inner_text(".pet-upload__message")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-low-confidence.png"), full_page=True)
+    photo = sample_photo()
+    choose(page, photo.name, photo.read_bytes(), "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=done]", state="detached", timeout=10_000)
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_hidden(".pet-upload__notice")
 
 
 def test_a_page_on_another_origin_is_refused_by_cors(stack, browser, page):
@@ -348,3 +408,81 @@ def test_the_warm_function_refuses_a_foreign_origin_and_a_flood(stack, browser):
     assert 429 in codes and set(codes) <= {202, 429}, codes
     refused = answers[codes.index(429)]
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+# --- background and effect switches (the variant function) ---------------------------
+
+def _keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
+    """The mask as the pipeline keeps it (masks/{job_id}.png), unless it did: the cut-out's alpha."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from domain.variants import mask_object
+
+    with stack.client_env():
+        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
+    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    if blob.exists():  # the pipeline keeps it (gpu_service/worker.py mask_name)
+        return
+    out = io.BytesIO()
+    cut_out.getchannel("A").save(out, "PNG")
+    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
+
+
+def _shown_variant(page, previous: str | None) -> Image.Image:
+    page.wait_for_function("([prev]) => { const r = document.querySelector('.pet-upload');"
+                           " return r.dataset.variant === 'shown' && r.dataset.variantObject !== prev; }",
+                           arg=[previous], timeout=60_000)
+    src = page.get_attribute(".pet-upload__result", "src")
+    assert "/variants/" in src
+    return Image.open(io.BytesIO(requests.get(src, timeout=30).content))
+
+
+def test_the_background_and_effect_switches_show_variants_from_the_mask(stack, page):
+    from tests.e2e.helpers import photo_bytes
+
+    page.goto(stack.url("store") + "/")
+    page.wait_for_selector(".pet-upload[data-state=idle]")
+    assert page.is_hidden(".pet-upload__variants")
+    choose(page, "cat.jpg", photo_bytes("JPEG", size=(320, 240)), "image/jpeg")
+    page.wait_for_selector(".pet-upload[data-state=done]", timeout=120_000)
+    assert page.is_visible(".pet-upload__variants")
+    result = page.get_attribute(".pet-upload__result", "src")
+    job_id = re.search(r"results/([0-9a-f]{32})\.", result).group(1)
+    _keep_mask(stack, job_id, Image.open(io.BytesIO(requests.get(result, timeout=30).content)))
+
+    page.check("[name=pet-upload-background][value=white]")
+    white = _shown_variant(page, None)
+    assert white.format == "WEBP" and white.mode == "RGB" and white.size == (320, 240)
+    assert min(white.getpixel((1, 1))) >= 245
+    first = page.get_attribute(".pet-upload", "data-variant-object")
+
+    page.check("[name=pet-upload-effect][value=blackwhite]")
+    grey = _shown_variant(page, first)
+    r, g, b = (channel.astype(int) for channel in __import__("numpy").asarray(grey).transpose(2, 0, 1))
+    assert abs(r - b).mean() < 3 and abs(r - g).mean() < 3  # black and white, on white
+    second = page.get_attribute(".pet-upload", "data-variant-object")
+
+    page.fill(".pet-upload__colour", "#ff8800")
+    orange = _shown_variant(page, second)
+    assert page.is_checked("[name=pet-upload-background][value=colour]")
+    # The mug mock-up follows the picked look.
+    page.wait_for_function("() => document.querySelector('.pet-upload__on-product').src.includes('/variants/')",
+                           timeout=30_000)
+    assert abs(orange.getpixel((1, 1))[0] - 255) <= 8 and abs(orange.getpixel((1, 1))[1] - 136) <= 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-variant.png"), full_page=True)
+
+    # Back to the first look: the same spec is the same stored object, not a new render.
+    page.check("[name=pet-upload-background][value=white]")
+    page.check("[name=pet-upload-effect][value=none]")
+    page.wait_for_function("([o]) => document.querySelector('.pet-upload').dataset.variantObject === o",
+                           arg=[first], timeout=60_000)
+
+
+def test_the_variant_function_refuses_a_flood_with_429(stack):
+    # The configured burst per address (10) then 429 with Retry-After; garbage counts too.
+    answers = [requests.post(stack.url("variant") + "/", json={"job_id": "0" * 32}, timeout=10) for _ in range(14)]
+    codes = [a.status_code for a in answers]
+    assert 429 in codes and set(codes) <= {404, 429}, codes
+    assert int(answers[codes.index(429)].headers["Retry-After"]) >= 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from local_stack import contact_sheet
 from local_stack.stack import ROOT, leftover_processes
 from tests.e2e.helpers import photo_bytes
 
@@ -41,9 +42,11 @@ def test_demo_finishes_every_valid_photo(tmp_path):
     out = tmp_path / "out"
     result = run_cli("demo", "--out", str(out))
     assert result.returncode == 0, result.stderr + result.stdout
-    cut_outs = sorted(p.name for p in out.glob("*.png"))
+    cut_outs = sorted(p.name for p in out.glob("*.png") if p.name != "contact_sheet.png")
     assert cut_outs == ["chelsea-jpg.png", "chelsea-phone-jpg.png", "chelsea-png.png", "chelsea-webp.png"]
     # Stored sideways with EXIF orientation 6: the cut-out is upright, like the original.
     assert Image.open(out / "chelsea-phone-jpg.png").size == Image.open(out / "chelsea-jpg.png").size == (451, 300)
     assert re.search(r"not-a-photo.jpg .* rejected \(expected\) .* not_an_image", result.stdout)
+    # The contact sheet: one row per input (the liar included), three panels each.
+    assert Image.open(out / "contact_sheet.png").size == contact_sheet.sheet_size(len(list((out / "inputs").iterdir())))
     assert leftover_processes(run_id(result.stderr)) == []

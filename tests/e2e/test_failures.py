@@ -39,14 +39,17 @@ def test_a_message_that_always_fails_transiently_ends_dead_lettered(stack, shop)
 
 def test_hostile_uploads_end_with_their_reason_or_done_and_a_photo_beside_them_finishes(stack, shop):
     """The corpus of tests/hostile.py through the whole stack: each ends with a final status and its
-    own reason, or `done` within the GPU decode's budget, and a shopper's photo still finishes."""
+    own reason, or, decoded within the GPU decode's budget, `done` (`failed: no_subject` where the
+    frame is blank), and a shopper's photo still finishes."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     from tests import hostile
 
     expected = {
-        "blank 8000x8000 lossless webp": ("done", ""), "48 MP lossy webp": ("done", ""), "64 MP png": ("done", ""),
+        # Decoded within budget; a blank frame and a plain gradient then hold no subject (domain/subject.py).
+        "blank 8000x8000 lossless webp": ("failed", "no_subject"), "48 MP lossy webp": ("done", ""),
+        "64 MP png": ("failed", "no_subject"),
         "animated webp, 500 frames": ("rejected", "animated_image"),
         "apng, 300 frames": ("rejected", "animated_image"),
         "progressive jpeg, 300 scans": ("rejected", "too_many_scans"),

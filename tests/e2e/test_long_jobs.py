@@ -79,4 +79,4 @@ def test_a_job_slower_than_its_lease_ends_done_with_exactly_one_forward_pass(slo
     assert "job in progress under a live lease" in dead_letters  # the duplicate's dead letter came ...
     assert all(state != "failed" for state, _ in seen)  # ... and never failed the job meanwhile
     assert (status["reason"], status["attempts"]) == ("", 1) and status["result_url"]
-    assert status["timings"]["inference"] >= FORWARD_SECONDS > LEASE_SECONDS
+    assert status["timings"]["segment"] >= FORWARD_SECONDS > LEASE_SECONDS

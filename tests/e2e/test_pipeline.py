@@ -31,7 +31,7 @@ def test_a_photo_goes_through_every_state_to_a_cut_out(shop):
     assert status["state"] == "done", status
     assert list(status["timestamps"]) == ["awaiting_upload", "queued", "processing", "done"]
     assert set(status["stages"]) == {"awaiting_upload->queued", "queued->processing", "processing->done"}
-    assert {"download", "decode", "inference", "encode", "upload"} <= set(status["timings"])
+    assert {"download", "decode", "segment", "encode", "upload"} <= set(status["timings"])
     cut_out = fetch(status["result_url"])
     assert cut_out.format == "PNG" and cut_out.mode == "RGBA"
     assert cut_out.size == (480, 640)  # the displayed size: EXIF orientation honoured

@@ -94,20 +94,25 @@ def test_one_warning_one_emergency_one_exit(stack):
         assert len(stack.slack.texts("Emergency cost mode OFF")) == 1
         for day in (2, 3):  # two images finished this period, one the period before
             db.collection("jobs").document(f"job-dec-{day}").set(
-                {"state": "done", "timestamps": {"done": datetime(2026, 12, day, tzinfo=timezone.utc)}})
+                {"state": "done", "timestamps": {"done": datetime(2026, 12, day, tzinfo=timezone.utc)},
+                 "cache_hit": day == 3, "gpu_seconds_saved": 1.5 if day == 3 else 0.0})
         db.collection("jobs").document("job-nov").set(
-            {"state": "done", "timestamps": {"done": datetime(2026, 11, 30, tzinfo=timezone.utc)}})
+            {"state": "done", "timestamps": {"done": datetime(2026, 11, 30, tzinfo=timezone.utc)},
+             "cache_hit": True, "gpu_seconds_saved": 9.0})
 
     report = requests.get(stack.url("cost_report"), timeout=10).json()
     assert report["spend"] == 10.0 and report["interval_start"].startswith("2026-12-01")
     assert report["images_processed"] == 2 and report["cost_per_1000_images"] == 5000.0
+    # The mask cache over the same period (one aggregation on the emulator: adapters/ops.py).
+    assert {k: report["cache"][k] for k in ("hits", "misses", "hit_rate", "gpu_seconds_saved")} == {
+        "hits": 1, "misses": 1, "hit_rate": 0.5, "gpu_seconds_saved": 1.5}
 
 
 def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack):
     with stack.client_env():
         from bootstrap import Ops
         from functions import prewarm
-        from scheduler.policy import Decision
+        from scheduler.policy import ScalingDecision
         from scheduler.windows import Window
         from settings import Settings
 
@@ -115,7 +120,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
 
         def peak(now, **inputs):
             asked.append(inputs)
-            return Decision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
+            return ScalingDecision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
 
         settings = Settings()
         ops = Ops(settings)

@@ -9,7 +9,7 @@ from google.cloud import scheduler_v1
 from bootstrap import cloud_scheduler_client as new_client
 from scheduler.__main__ import main
 from scheduler.apply import apply
-from scheduler.windows import Job, default_schedule
+from scheduler.windows import ScheduledJob, default_schedule
 from tests.fake_cloud_scheduler import FakeCloudScheduler
 
 pytestmark = pytest.mark.integration
@@ -60,9 +60,9 @@ def test_second_run_changes_nothing(fake):
 
 def test_a_changed_schedule_updates_only_that_job_then_settles(fake):
     client = new_client(fake.url)
-    schedule = replace(default_schedule(), jobs=(Job("tick", "*/5 * * * *", "t"), Job("evening", "50 17 * * *")))
+    schedule = replace(default_schedule(), jobs=(ScheduledJob("tick", "*/5 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
     apply(client, schedule, **ARGS)
-    changed = replace(schedule, jobs=(Job("tick", "*/10 * * * *", "t"), Job("evening", "50 17 * * *")))
+    changed = replace(schedule, jobs=(ScheduledJob("tick", "*/10 * * * *", "t"), ScheduledJob("evening", "50 17 * * *")))
     before = len(fake.writes())
     changes = apply(client, changed, **ARGS)
     assert [str(c) for c in changes] == ["update pet-cutout-tick (schedule)"]
@@ -74,7 +74,7 @@ def test_a_changed_schedule_updates_only_that_job_then_settles(fake):
 
 def test_a_job_dropped_from_the_schedule_is_deleted_but_not_a_foreign_one(fake):
     client = new_client(fake.url)
-    two = replace(default_schedule(), jobs=(Job("tick", "*/5 * * * *"), Job("evening", "50 17 * * *")))
+    two = replace(default_schedule(), jobs=(ScheduledJob("tick", "*/5 * * * *"), ScheduledJob("evening", "50 17 * * *")))
     apply(client, two, **ARGS)
     changes = apply(client, replace(two, jobs=two.jobs[:1]), **ARGS)
     assert [str(c) for c in changes] == ["delete pet-cutout-evening"]

@@ -61,8 +61,9 @@ def step(step_id: str) -> dict:
 
 
 def run_step(step_id: str, subs: dict[str, str], *, cwd: Path, path: str | None = None,
-             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a `bash -c` step with its env entries and script substituted."""
+             extra_env: dict[str, str] | None = None, workspace: bool = False) -> subprocess.CompletedProcess:
+    """Run a `bash -c` step with its env entries and script substituted. `workspace`:
+    `cwd` stands for /workspace (Cloud Build's working directory), absolute paths included."""
     spec = step(step_id)
     assert spec.get("entrypoint") == "bash" and spec["args"][0] == "-c", step_id
     env = {"PATH": path or os.environ["PATH"], "HOME": str(cwd)}
@@ -70,13 +71,17 @@ def run_step(step_id: str, subs: dict[str, str], *, cwd: Path, path: str | None 
         name, _, value = substitute(entry, subs).partition("=")
         env[name] = value
     env.update(extra_env or {})
-    return subprocess.run(["bash", "-c", substitute(spec["args"][1], subs)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    script = substitute(spec["args"][1], subs)
+    if workspace:
+        script = script.replace("/workspace/", f"{cwd}/")
+        env = {k: v.replace("/workspace", str(cwd)) for k, v in env.items()}
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def fake_gcloud(bin_dir: Path, log: Path, describe: str = "exists") -> str:
+def fake_gcloud(bin_dir: Path, log: Path, describe: str = "exists", failing: tuple[str, ...] = ()) -> str:
     """A `gcloud` that logs its argv (JSON lines) and answers `run services describe`
-    as `describe` says ("exists" or a DESCRIBE_ERRORS key); other commands succeed.
+    as `describe` says ("exists" or a DESCRIBE_ERRORS key); commands whose first two
+    words are in `failing` (e.g. "storage cp") exit 1; other commands succeed.
     Returns a PATH with it first."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "gcloud"
@@ -92,6 +97,11 @@ if args[:3] == ["run", "services", "describe"]:
         sys.exit(0)
     print(errors[mode].format(service=args[3]), file=sys.stderr)
     sys.exit(1)
+if " ".join(args[:2]) in {list(failing)!r}:
+    print("ERROR: (gcloud) failed as the test asked", file=sys.stderr)
+    sys.exit(1)
+if args[:2] == ["auth", "print-identity-token"]:
+    print("id-token-for-test")
 """)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return f"{bin_dir}:{os.environ['PATH']}"

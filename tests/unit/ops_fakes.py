@@ -1,14 +1,14 @@
-"""In-memory implementations of the operations ports (cosmicpython-style fakes)."""
+"""In-memory implementations of the operations ports (cosmicpython-style fakes): storage only.
+The rules (rollback window, stale intervals, emergency mode) are OpsStore's, from domain/."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from adapters.cloud_run import CloudRun, Scaling, TrafficEntry
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import Notifier, ServiceCaller
 from adapters.ops import OpsStore, utcnow
-from domain import emergency
 
 
 class FakeCloudRun(CloudRun):
@@ -54,12 +54,11 @@ class MemoryOps(OpsStore):
         self.claims: dict[str, dict] = {}
         self.log: list[dict] = []
         self.good: dict[str, str] = {}
-        self.last_rollback: dict[str, datetime] = {}
-        self.intervals: dict[str, datetime] = {}
+        self.records: dict[str, dict] = {}
         self.spend: dict[tuple, dict] = {}
-        self.state: dict = {}
         self.warmups: list[datetime] = []
         self.done_jobs: list[datetime] = []
+        self.cache_hits: list[tuple[datetime, float]] = []  # (done at, GPU seconds saved), also in done_jobs
         self.queued_jobs: list[datetime] = []
 
     def claim(self, key, **fields):
@@ -89,44 +88,20 @@ class MemoryOps(OpsStore):
     def set_known_good(self, service, revision, **fields):
         self.good[service] = revision
 
-    def take_rollback_slot(self, service, window: timedelta, now):
-        last = self.last_rollback.get(service)
-        if last and now - last < window:
-            return False
-        self.last_rollback[service] = now
-        return True
+    def transact(self, name, change):
+        new, answer = change(dict(self.records.get(name, {})))
+        if new is not None:
+            self.records[name] = new
+        return answer
 
-    def release_rollback_slot(self, service, taken_at):
-        if self.last_rollback.get(service) == taken_at:
-            del self.last_rollback[service]
-
-    def note_interval(self, budget_id, interval):
-        newest = self.intervals.get(budget_id)
-        if newest and interval < newest:
-            return False
-        self.intervals[budget_id] = interval
-        return True
+    def state(self, name):
+        return dict(self.records.get(name, {}))
 
     def record_spend(self, budget_id, interval, **fields):
         self.spend[(budget_id, interval)] = {"budget_id": budget_id, "interval_start": interval, **fields}
 
     def latest_spend(self):
         return self.spend[max(self.spend, key=lambda k: k[1])] if self.spend else None
-
-    def emergency(self):
-        return dict(self.state) if self.state.get("active") else None
-
-    def enter_emergency(self, budget_id, interval, **saved):
-        if not emergency.may_enter(self.state, interval):
-            return False
-        self.state = emergency.entered(budget_id, interval, utcnow(), **saved)
-        return True
-
-    def leave_emergency(self, budget_id, interval):
-        if not emergency.may_leave(self.state, budget_id, interval):
-            return None
-        before, self.state = self.state, emergency.left(self.state, interval, utcnow())
-        return before
 
     def record_warmup(self, at):
         self.warmups.append(at)
@@ -145,6 +120,10 @@ class MemoryOps(OpsStore):
 
     def jobs_done_since(self, since):
         return sum(1 for at in self.done_jobs if at >= since)
+
+    def cache_hits_since(self, since):
+        hits = [saved for at, saved in self.cache_hits if at >= since]
+        return len(hits), sum(hits)
 
 
 class RecordingNotifier(Notifier):

@@ -71,7 +71,7 @@ def test_the_ratio_counts_even_without_a_threshold_field(world):
 def test_a_failed_scaling_change_is_retried_by_the_next_delivery(world):
     store, cloud_run, notifier, send = world
     cloud_run.fail_next = True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="operation failed"):  # the injected failure, not another error
         send(message(100.0, threshold=1.0))
     assert store.emergency()["saved_max_instances"] == 5  # on, so pre-warm ticks already keep the cap
     assert store.kinds("emergency_entered") == []

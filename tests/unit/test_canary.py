@@ -6,7 +6,7 @@ from PIL import Image
 from adapters.cloud_run import TrafficEntry
 from adapters.metrics import RevisionStats
 from deploy import canary
-from deploy.traffic import shifted, without_tag
+from deploy.traffic_split import shifted, without_tag
 from tests.unit.ops_fakes import FakeCaller, FakeCloudRun, FakeMetrics, MemoryOps
 
 A = "svc-00001-aaa"

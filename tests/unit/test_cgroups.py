@@ -16,7 +16,7 @@ def test_quantities_as_cloud_run_takes_them(quantity, expected):
 
 @pytest.mark.parametrize("bad", ["", "lots", "5 Mi", "-1Gi"])
 def test_a_bad_quantity_is_refused(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a memory quantity"):
         parse_bytes(bad)
 
 

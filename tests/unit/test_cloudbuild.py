@@ -99,7 +99,8 @@ def test_steps_wait_on_existing_steps_and_release_only_after_the_tests(build):
 
 def test_files_it_names_exist(build):
     text = CLOUDBUILD.read_text()
-    named = set(re.findall(r"(?:--file=|bash |replace |render )\.?/?((?:[\w.-]+/)*[\w.-]+\.(?:ya?ml|sh)|[\w/]+/Dockerfile)", text))
+    named = set(re.findall(r"(?:--file=|bash |replace |render (?:--environment \w+ )?)(?:\./)?"
+                           r"((?:[\w.-]+/)*[\w.-]+\.(?:ya?ml|sh)|[\w/]+/Dockerfile)", text))
     named |= set(re.findall(r"--file=(\S+)", text))
     generated = {n for n in named if n.startswith(".deploy/")}
     assert "gpu_service/Dockerfile" in named and "deploy/service.yaml" in named
@@ -121,7 +122,8 @@ def _modules(build: dict) -> set[str]:
 
 
 # Modules other branches bring; until they land, their tests say so and skip.
-_ELSEWHERE = {"deploy.canary": "the ops branch (issue 3)", "scheduler": "the scheduler branch (issue 3)"}
+_ELSEWHERE = {"deploy.canary": "the ops branch (issue 3)", "scheduler": "the scheduler branch (issue 3)",
+              "validation": "the staging-gate branch (issue 12)"}
 
 
 def _require(module: str) -> None:
@@ -135,10 +137,36 @@ def _require(module: str) -> None:
         pytest.fail(f"cloudbuild.yaml runs python -m {module}, which does not exist")
 
 
-@pytest.mark.parametrize("module", ["deploy.functions", "deploy.render", "deploy.canary", "scheduler"])
+@pytest.mark.parametrize("module", ["deploy.functions", "deploy.render", "deploy.canary", "scheduler",
+                                    "deploy.environments", "deploy.quiet_window", "validation"])
 def test_python_modules_it_runs_exist(build, module):
     assert module in _modules(build)
     _require(module)
+
+
+def _help(module: str, subcommand: list[str]) -> str:
+    return subprocess.run([sys.executable, "-m", module, *subcommand, "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout
+
+
+def test_every_python_command_line_of_a_script_passes_flags_its_module_accepts(build):
+    """Script steps run several modules (plan-staging); each line's flags against its own module."""
+    checked = 0
+    for step in build["steps"]:
+        script = " ".join(step.get("args", [])).replace("\\\n", " ")
+        for line in script.splitlines():
+            found = re.search(r"python -m ([\w.]+)((?: [^;|&>]*)?)", line)
+            if not found or found.group(1) in ("scheduler",):
+                continue
+            module, rest = found.group(1), found.group(2)
+            if module in _ELSEWHERE and importlib.util.find_spec(module.split(".")[0]) is None:
+                continue  # another branch's module: test_python_modules_it_runs_exist says so
+            _require(module)
+            text = _help(module, [])
+            for flag in {w.split("=", 1)[0] for w in rest.split() if w.startswith("--")}:
+                assert flag in text, f"{step['id']}: {module} does not accept {flag}"
+            checked += 1
+    assert checked >= 5
 
 
 def _flags(args: list[str]) -> set[str]:
@@ -147,6 +175,7 @@ def _flags(args: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(("step_id", "module", "subcommand"), [
     ("canary", "deploy.canary", []), ("schedules", "scheduler", ["apply"]), ("plan-functions", "deploy.functions", []),
+    ("quiet-window", "deploy.quiet_window", []),
 ])
 def test_flags_it_passes_are_accepted(build, step_id, module, subcommand):
     _require(module)
@@ -176,7 +205,7 @@ def test_canary_runs_the_documented_gates(build):
 
 # --- The release's values: none missing, none a local default or placeholder -----------------
 
-GOOD = dict(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results",
+GOOD = dict(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results", _CACHE_BUCKET="acme-pet-cache",
             _STORE_ORIGINS="https://shop.acme-pets.com,https://www.acme-pets.com")
 
 
@@ -192,14 +221,15 @@ def test_real_values_pass_the_check(tmp_path):
 def _topology_defaults() -> dict[str, str]:
     """topology.yaml's local defaults (`${NAME:-default}`) of what the check guards."""
     text = (ROOT / "topology.yaml").read_text()
-    found = dict(re.findall(r"\$\{(UPLOADS_BUCKET|RESULTS_BUCKET|STORE_ORIGINS):-([^}]*)\}", text))
-    assert set(found) == {"UPLOADS_BUCKET", "RESULTS_BUCKET", "STORE_ORIGINS"}
+    found = dict(re.findall(r"\$\{(UPLOADS_BUCKET|RESULTS_BUCKET|CACHE_BUCKET|STORE_ORIGINS):-([^}]*)\}", text))
+    assert set(found) == {"UPLOADS_BUCKET", "RESULTS_BUCKET", "CACHE_BUCKET", "STORE_ORIGINS"}
     return found
 
 
 @pytest.mark.parametrize(("name", "value", "why"), [
     ("_UPLOADS_BUCKET", "", "missing"),
     ("_RESULTS_BUCKET", "", "missing"),
+    ("_CACHE_BUCKET", "", "missing"),
     ("_STORE_ORIGINS", "", "missing"),
     ("_REGION", "", "missing"),
     ("_STORE_ORIGINS", "http://shop.acme-pets.com", "not an https:// origin"),
@@ -216,7 +246,7 @@ def test_a_missing_or_placeholder_value_fails_the_check(tmp_path, name, value, w
 def test_the_build_as_committed_fails_the_check_until_values_are_given(tmp_path):
     done = _check(tmp_path)
     assert done.returncode != 0
-    for name in ("_UPLOADS_BUCKET", "_RESULTS_BUCKET", "_STORE_ORIGINS"):
+    for name in ("_UPLOADS_BUCKET", "_RESULTS_BUCKET", "_CACHE_BUCKET", "_STORE_ORIGINS"):
         assert f"substitution {name}: missing" in done.stderr
 
 

@@ -1,9 +1,11 @@
 """The cost model against figures worked out by hand from prices.yaml."""
 
+import re
+
 import pytest
 import yaml
 
-from scheduler.cost import (PRICES_FILE, InstanceShape, JobFootprint, billed_seconds, instance_cost, jobs_cost,
+from costsim.cost import (PRICES_FILE, InstanceShape, JobFootprint, billed_seconds, instance_cost, jobs_cost,
                             load_prices, total_cost)
 
 PRICES = load_prices()
@@ -70,5 +72,5 @@ def test_every_price_names_its_source_and_date():
     assert len(entries) >= 13
     for entry in entries:
         assert entry["source"].startswith("https://")
-        assert str(entry["checked"])
+        assert re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", str(entry["checked"])), entry  # the month it was read
         assert float(entry["value"]) > 0

@@ -28,11 +28,11 @@ def test_deploys_exactly_the_topology_functions(topo):
 
 def test_pubsub_functions_are_private_and_pushed_to_by_the_pusher_only(topo):
     pushed = {s["push"]["function"] for s in topo["subscriptions"] if "function" in s["push"]}
-    for d in deploy.plan(topo, "acme"):
-        if topo["functions"][d.target]["trigger"] == "pubsub":
-            assert d.target in pushed, f"no subscription pushes to {d.target}"
-            assert not d.public
-            assert d.invokers == ["serviceAccount:pubsub-pusher@acme.iam.gserviceaccount.com"]
+    pubsub = [d for d in deploy.plan(topo, "acme") if topo["functions"][d.target]["trigger"] == "pubsub"]
+    assert {d.target for d in pubsub} == pushed == {"intake", "job_events", "dead_letter", "budget_guard", "render"}
+    for d in pubsub:
+        assert not d.public
+        assert d.invokers == ["serviceAccount:pubsub-pusher@acme.iam.gserviceaccount.com"]
 
 
 def test_invokers_follow_the_declared_callers(topo):
@@ -73,7 +73,8 @@ def test_commands_are_http_triggered_2nd_gen_python311(topo):
     deploys = [c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]]
     assert len(deploys) == len(topo["functions"])
     for c in deploys:
-        assert {"--gen2", "--trigger-http", "--runtime=python311", "--source=.", "--env-vars-file=e.yaml"} <= set(c)
+        own = "--env-vars-file=e.variant.yaml" if c[3] == "variant" else "--env-vars-file=e.yaml"
+        assert {"--gen2", "--trigger-http", "--runtime=python311", "--source=.", own} <= set(c)
         assert not any(a.startswith("--trigger-topic") for a in c)
 
 
@@ -86,18 +87,61 @@ def test_the_script_and_env_file_are_written(tmp_path, monkeypatch):
     assert env["STORE_ORIGINS"] == "https://shop.example,https://www.shop.example"  # commas survive in a file
     assert env["GPU_SERVICE_URL"] == "https://pet-cutout-gpu-42.us-central1.run.app"
     assert env["SIGNING_SERVICE_ACCOUNT"] == "fn-public@acme.iam.gserviceaccount.com"
+    # The variant signs its GET URLs as itself: its own file, the shared one plus that.
+    variant = yaml.safe_load((tmp_path / "functions.variant.env.yaml").read_text())
+    assert variant == {**env, "SIGNING_SERVICE_ACCOUNT": "fn-variant@acme.iam.gserviceaccount.com"}
+    assert "--env-vars-file=" + str(tmp_path / "functions.variant.env.yaml") in out.read_text()
 
 
 def _gcloudignored(path: str) -> bool:
-    """gitignore-style, as gcloud reads .gcloudignore (enough for its plain rules)."""
+    """gitignore-style, as gcloud reads .gcloudignore (enough for its plain rules): the last rule
+    that matches wins, `!` re-includes, a rule with a slash inside matches from the root."""
     rules = [r.strip() for r in (ROOT / ".gcloudignore").read_text().splitlines() if r.strip() and not r.startswith("#")]
     parts = path.split("/")
+    ignored = False
     for rule in rules:
-        pattern = rule.rstrip("/")
-        dirs = parts[:-1] if rule.endswith("/") else parts
-        if any(fnmatch.fnmatch(part, pattern) for part in dirs):
-            return True
-    return False
+        negated = rule.startswith("!")
+        pattern = rule.lstrip("!").rstrip("/")
+        if "/" in pattern:
+            matched = fnmatch.fnmatch(path, pattern) or any(
+                fnmatch.fnmatch("/".join(parts[:i]), pattern) for i in range(1, len(parts)))
+        else:
+            dirs = parts[:-1] if rule.endswith("/") else parts
+            matched = any(fnmatch.fnmatch(part, pattern) for part in dirs)
+        if matched:
+            ignored = not negated
+    return ignored
+
+
+def _first_party_reach(module: str) -> set[str]:
+    """Files of this repo that importing `module` loads (module-level imports, transitively)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        path = ROOT / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = ROOT / name.replace(".", "/") / "__init__.py"
+        if not path.is_file() or str(path) in seen:
+            continue
+        seen.add(str(path))
+        parts = name.split(".")
+        for i in range(1, len(parts)):  # a package's __init__ runs first
+            todo.append(".".join(parts[:i]))
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module)
+                todo += [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+    return {str(Path(p).relative_to(ROOT)) for p in seen}
+
+
+def test_the_render_function_ships_every_module_it_imports():
+    reached = _first_party_reach("functions.render")
+    assert "gpu_service/imaging.py" in reached and "gpu_service/foreground.py" in reached
+    assert not [p for p in sorted(reached) if _gcloudignored(p)]
+    assert _gcloudignored("gpu_service/app.py") and _gcloudignored("gpu_service/engines/u2netp.py")
 
 
 def test_functions_upload_leaves_the_gpu_image_tests_and_bench_behind():
@@ -145,3 +189,29 @@ def test_intake_is_deployed_with_the_memory_its_decode_budget_reads(topo, monkey
     deployed = Settings(**{name: env[name.upper()] for name in deploy.DECODE_BUDGET_SETTINGS})
     assert deployed.intake_decode_budget == Settings().intake_decode_budget
     assert deployed.gpu_decode_budget == Settings().gpu_decode_budget
+
+
+def test_the_variant_is_public_behind_the_edge_with_the_memory_its_decode_budget_reads(topo):
+    from settings import Settings
+
+    [variant] = [d for d in deploy.plan(topo, "p", behind_load_balancer=True) if d.target == "variant"]
+    assert variant.public and variant.invokers == [] and variant.ingress == "internal-and-gclb"
+    assert variant.service_account == "fn-variant@p.iam.gserviceaccount.com"
+    assert variant.memory == f"{Settings().variant_memory_mib}Mi" == "2048Mi"
+    assert variant.secrets == {"SESSION_SIGNING_KEY": "session-signing-key"}
+    env = deploy.environment(topo, "p", "us-central1", "123")
+    deployed = Settings(**{name: env[name.upper()] for name in deploy.DECODE_BUDGET_SETTINGS})
+    assert deployed.variant_decode_budget == Settings().variant_decode_budget
+
+
+def test_the_functions_upload_carries_the_imaging_the_variant_renders_with():
+    """Variants render on the function's CPU with gpu_service's imaging: those three modules
+    travel with the functions' source; the models, engines and server stay behind."""
+    for kept in ("gpu_service/__init__.py", "gpu_service/imaging.py", "gpu_service/foreground.py",
+                 "gpu_service/render.py"):
+        assert not _gcloudignored(kept), kept
+    for left in ("gpu_service/app.py", "gpu_service/engines/u2netp.py", "gpu_service/Dockerfile",
+                 "gpu_service/requirements.txt", "gpu_service/models.py"):
+        assert _gcloudignored(left), left
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "numpy" in requirements and "opencv-python-headless" in requirements

@@ -115,7 +115,7 @@ def test_base_is_a_pinned_debian_12_slim_with_its_python_3_11(docker):
     assert froms and all(rest.split()[0] == "${BASE_IMAGE}" for rest in froms), "one base, a build argument"
     assert "cloud.google.com/run/docs/configuring/services/gpu" in docker, "cite what Cloud Run injects"
     installs = [rest for ins, rest in instructions(docker) if ins == "RUN" and "apt-get install" in rest]
-    assert all(" python3 " in f" {r} " for r in installs)  # Debian's own python3: 3.11 on bookworm
+    assert installs and all(" python3 " in f" {r} " for r in installs)  # Debian's own python3: 3.11 on bookworm
 
 
 def test_only_headless_opencv_is_left_and_cv2_is_imported_in_the_final_stage(docker):

@@ -44,9 +44,12 @@ origins = mostly([STORE, STORE, "", "http://evil.test", "null"], header_text)
 
 
 def fresh():
+    from tests.variant_fixtures import done_job
+
     fakes = FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1))
     fakes.jobs.create(Job(job_id="0" * 32, content_type="image/png"))
     fakes.jobs.create(Job(job_id="1" * 32, state=State.DONE, result_object="results/" + "1" * 32 + ".png"))
+    done_job(fakes.jobs, fakes.blobs, fakes.settings, size=(48, 36), job_id="2" * 32)  # its photo and mask kept
     return fakes, MemoryRateLimits()
 
 
@@ -54,7 +57,7 @@ def fresh():
 def apps():
     """One app per target (loading main.py is slow); each example gets fresh fakes."""
     holder, clients = {}, {}
-    for target in ("upload_url", "job_status"):
+    for target in ("upload_url", "job_status", "variant"):
         holder[target] = fresh()
         clients[target] = function_client(target, *holder[target])
         module = clients[target].main_module
@@ -72,7 +75,7 @@ def apps():
 def assert_clean(response):
     event(f"HTTP {response.status_code}")  # --hypothesis-show-statistics: what the fuzz reached
     text = response.get_data(as_text=True)
-    assert response.status_code < 500, text
+    assert 200 <= response.status_code < 300 or 400 <= response.status_code < 500, (response.status_code, text)
     assert "Traceback" not in text and 'File "' not in text
     if text:
         json.loads(text)  # every answer with a body is JSON the widget can read
@@ -97,3 +100,29 @@ def test_job_status_never_fails_with_a_5xx(apps, args, origin, method):
     client = apps("job_status")
     headers = {"Origin": origin} if origin else {}
     assert_clean(client.open("/", method=method, query_string=args, headers=headers))
+
+
+# The variant's spec, each field wrong or right; job "2"*32 is done with its photo and mask.
+variant_specs = st.fixed_dictionaries({}, optional={
+    "format": mostly(["png", "webp", "jpeg", "gif"], json_values),
+    "effect": mostly(["none", "blackwhite", "sepia"], json_values),
+    "background": mostly(["transparent", "white", "#1e90ff", "#FFF", "red", "#12345g"], json_values),
+    "crop": mostly([{}, {"margin": 0.1}, {"margin": 0.5}, {"margin": 0.51}, {"margin": 0}, None], json_values),
+    "max_side": mostly([32, 64, 4096, 4097, 31, None], json_values),
+})
+variant_bodies = st.sampled_from(range(10)).flatmap(
+    lambda i: st.fixed_dictionaries({"job_id": mostly(["2" * 32] * 4 + ["1" * 32, "0" * 32, "3" * 32], json_values)},
+                                    optional={"session_id": mostly(["", "s1"], json_values), "spec": variant_specs}
+                                    ).map(lambda d: json.dumps(d).encode()) if i < 8
+    else json_values.map(lambda v: json.dumps(v).encode()) if i < 9 else st.binary(max_size=2000))
+
+
+@FUZZ
+@given(body=variant_bodies, content_type=content_types, origin=origins,
+       method=mostly(["POST"] * 8 + ["GET", "OPTIONS"], st.sampled_from(["PUT", "DELETE"])))
+def test_variant_never_fails_with_a_5xx(apps, body, content_type, origin, method):
+    client = apps("variant")
+    headers = {"Content-Type": content_type, "X-Forwarded-For": "203.0.113.9"}
+    if origin:
+        headers["Origin"] = origin
+    assert_clean(client.open("/", method=method, data=body, headers=headers))

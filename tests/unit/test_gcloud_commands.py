@@ -119,21 +119,44 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
+# The build's steps that call gcloud, and the workspace files they read (written by
+# earlier steps: .deploy/staging/ by plan-staging, the report by validate-staging).
+GCLOUD_STEPS = {"bootstrap-service", "deploy-staging-service", "staging-token", "validation-gate"}
+
+
+def _staging_files(workspace: Path) -> None:
+    from deploy import environments
+    from local_stack import topology
+
+    env = environments.of(topology.load(env={"GOOGLE_CLOUD_PROJECT": PROJECT}), "staging")
+    staging = workspace / ".deploy" / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    values = environments.shell_values(env, project=PROJECT, region="us-central1", project_number="424242")
+    (staging / "names.sh").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
+    service = render.render(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="staging")
+    (staging / "service.yaml").write_text(yaml.safe_dump(service))
+    (workspace / ".deploy" / "validation-status").write_text("0\n")
+    (workspace / "validation-report.json").write_text("{}")
+
+
 def cloudbuild_commands(tmp_path: Path, workspace: Path) -> list[Command]:
     """What the build's bash steps call gcloud with, recorded by running each step
     (both branches of bootstrap-service) with a recording gcloud."""
     with_gcloud = {s["id"] for s in steps.build()["steps"] if "gcloud " in " ".join(s.get("args", []))}
-    assert with_gcloud == {"bootstrap-service"}, "record the new step's gcloud calls here"
+    assert with_gcloud == GCLOUD_STEPS, "record the new step's gcloud calls here"
     subs = steps.values(_UPLOADS_BUCKET="acme-pet-uploads", _RESULTS_BUCKET="acme-pet-results",
                         _STORE_ORIGINS="https://shop.acme-pets.com", PROJECT_ID=PROJECT)
-    calls: set[tuple[str, ...]] = set()
-    for describe in ("not-found", "exists"):
-        log = tmp_path / f"gcloud-{describe}.log"
-        path = steps.fake_gcloud(tmp_path / f"bin-{describe}", log, describe)
-        done = steps.run_step("bootstrap-service", subs, cwd=workspace, path=path)
-        assert done.returncode == 0, done.stderr
-        calls |= {tuple(argv) for argv in steps.logged(log)}
-    return [Command("cloudbuild.yaml bootstrap-service", argv, workspace) for argv in sorted(calls)]
+    _staging_files(workspace)
+    calls: set[tuple[str, tuple[str, ...]]] = set()
+    runs = [("bootstrap-service", d) for d in ("not-found", "exists")] + [(s, "exists") for s in sorted(GCLOUD_STEPS)
+                                                                         if s != "bootstrap-service"]
+    for step_id, describe in runs:
+        log = tmp_path / f"gcloud-{step_id}-{describe}.log"
+        path = steps.fake_gcloud(tmp_path / f"bin-{step_id}-{describe}", log, describe)
+        done = steps.run_step(step_id, subs, cwd=workspace, path=path, workspace=True)
+        assert done.returncode == 0, (step_id, done.stderr)
+        calls |= {(step_id, tuple(argv)) for argv in steps.logged(log)}
+    return [Command(f"cloudbuild.yaml {step_id}", argv, workspace) for step_id, argv in sorted(calls)]
 
 
 def _env(scratch: Path) -> dict[str, str]:

@@ -235,3 +235,56 @@ def test_a_push_past_its_deadline_is_answered_retry_later_and_writes_nothing():
     assert service.events("succeeded") == [] and service.events("failed") == []
     assert not service.blobs.exists(service.settings.results_bucket, "results/slow.png")
     assert service.leases.acquire("slow", "the-redelivery", 60) is not None  # released for it
+
+
+class ThreadRecordingEngine(GatedEngine):
+    """Records which thread ran each forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.threads: list[str] = []
+
+    def forward(self, batch):
+        self.threads.append(threading.current_thread().name)
+        return super().forward(batch)
+
+
+def test_the_smoke_route_goes_through_the_batcher_like_every_job():
+    engine = ThreadRecordingEngine()
+    service = Service(lambda: engine)
+    service.runtime.load()
+
+    async def run():
+        async with service.client() as client:
+            return await client.post("/segment", content=jpeg(size=(64, 48)))
+
+    response = asyncio.run(run())
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).size == (64, 48)
+    assert engine.threads == ["batcher"]  # the model's one thread, never the request's
+
+
+def test_the_app_builds_its_runtime_at_start_up_not_at_import():
+    import importlib
+
+    import gpu_service.app as module
+
+    module = importlib.reload(module)
+    assert module.app.state.runtime is None  # importing built nothing
+
+    async def run():
+        async with module.app.router.lifespan_context(module.app):
+            return module.app.state.runtime
+
+    runtime = asyncio.run(_without_loading(run))
+    assert isinstance(runtime, Runtime)
+
+
+async def _without_loading(run):
+    # The lifespan starts the model loader thread; point it at nothing heavier than a no-op.
+    original = Runtime.load_or_exit
+    Runtime.load_or_exit = lambda self: None
+    try:
+        return await run()
+    finally:
+        Runtime.load_or_exit = original

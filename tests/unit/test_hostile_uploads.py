@@ -144,7 +144,9 @@ def test_the_worker_decodes_to_output_max_side():
 
     def segment(image, timeout=None):
         seen.append(image.size)
-        return np.ones((image.height, image.width), np.float32)
+        mask = np.zeros((image.height, image.width), np.float32)
+        mask[:, : image.width // 2] = 1.0  # a subject (a full-frame mask is none: domain/subject.py)
+        return mask
 
     worker = Worker(blobs=blobs, leases=leases, publisher=publisher, segment=segment, settings=settings)
     generation = blobs.put(settings.uploads_bucket, "uploads/" + "b" * 32, hostile.phone_jpeg_48mp(), "image/jpeg")

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.local import LocalScheduler
-from scheduler.windows import Job, default_schedule
+from local_stack.cron import LocalScheduler
+from scheduler.windows import ScheduledJob, default_schedule
 
 NY = ZoneInfo("America/New_York")
 
@@ -63,7 +63,7 @@ def test_fires_the_shipped_tick_every_five_minutes(target):
 
 def test_cron_is_read_in_new_york_time(target):
     url, received = target
-    job = Job("evening", "0 18 * * *")
+    job = ScheduledJob("evening", "0 18 * * *")
     clock = Clock(datetime(2026, 7, 1, 21, 59, tzinfo=timezone.utc))  # 17:59 EDT
     local = LocalScheduler(url, [job], clock=clock)
     clock.now = datetime(2026, 7, 1, 22, 0, tzinfo=timezone.utc)  # 18:00 EDT
@@ -73,7 +73,7 @@ def test_cron_is_read_in_new_york_time(target):
 
 def test_fire_now_returns_the_status_and_refuses_unknown_jobs(target):
     url, _ = target
-    local = LocalScheduler(url, [Job("tick", "*/5 * * * *"), Job("broken", "0 0 1 1 *")])
+    local = LocalScheduler(url, [ScheduledJob("tick", "*/5 * * * *"), ScheduledJob("broken", "0 0 1 1 *")])
     assert local.fire_now("tick") == 200
     assert local.fire_now("broken") == 503
     with pytest.raises(KeyError):
@@ -81,7 +81,7 @@ def test_fire_now_returns_the_status_and_refuses_unknown_jobs(target):
 
 
 def test_an_unreachable_target_is_status_0_not_a_crash():
-    local = LocalScheduler("http://127.0.0.1:9/", [Job("tick", "* * * * *")], timeout_seconds=1)
+    local = LocalScheduler("http://127.0.0.1:9/", [ScheduledJob("tick", "* * * * *")], timeout_seconds=1)
     assert local.fire_now("tick") == 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy import environments
 from deploy import functions as deploy_functions
 from deploy.render import render
 from local_stack import topology
@@ -36,7 +37,8 @@ TERRAFORM = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform is not installed (.ci/install-system adds it)")
 # Build steps that call no Google API themselves (local work inside the build).
 SERVICE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
-LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service"}  # no Google API calls
+LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service", "plan-staging",
+               "quiet-window"}  # no Google API calls
 
 
 @dataclass(frozen=True)
@@ -102,30 +104,42 @@ def _script_commands(step: dict) -> list[list[str]]:
     return [line.split() for line in re.findall(r"gcloud [^;|&\n>]+", script)]
 
 
-def _deploy_plan():
+def _deploy_plan(environment: str = "production"):
     topo = topology.load(env={"GOOGLE_CLOUD_PROJECT": PROJECT})
-    return topo, deploy_functions.plan(topo, PROJECT)
+    return topo, deploy_functions.plan(topo, PROJECT, environment=environment)
+
+
+def _logical(account: str, environment: str) -> str:
+    """An account id of a deployment, by its logical name (fn-public-staging -> fn-public)."""
+    suffix = environments.of(topology.load(env={}), environment).suffix
+    return account[: -len(suffix)] if suffix and account.endswith(suffix) else account
+
+
+# Steps that deploy the functions, and the deployment each serves.
+FUNCTION_DEPLOYS = {"deploy-functions": "production", "deploy-staging-functions": "staging"}
 
 
 def found_operations(name: str, entry: dict) -> dict[str, list[dict]]:
     """What the entry point really does: operation -> the parameters it is used with."""
     ops: dict[str, list[dict]] = {}
-    if name == "deploy-functions":
-        topo, plan = _deploy_plan()
+    if name in FUNCTION_DEPLOYS:
+        topo, plan = _deploy_plan(FUNCTION_DEPLOYS[name])
         cmds = deploy_functions.commands(plan, project=PROJECT, region="us-central1", env_file="env.yaml")
         runtimes = {d.service_account.split("@")[0] for d in plan}
         runtimes |= {re.search(r"serviceAccounts/([\w-]+)@", c).group(1) for cmd in cmds for c in cmd
                      if c.startswith("--build-service-account=")}
         for cmd in cmds:
             ops.setdefault(_gcloud_command(cmd), [{}])
-        ops["gcloud functions deploy"] = [{"runtime": r} for r in sorted(runtimes)]
+        ops["gcloud functions deploy"] = [{"runtime": r} for r in sorted({_logical(r, FUNCTION_DEPLOYS[name])
+                                                                          for r in runtimes})]
         return ops
     if entry.get("container"):  # a sidecar of the GPU service: it does what Google documents for it
         service = render(SERVICE_YAML)
         containers = {c["name"] for c in service["spec"]["template"]["spec"]["containers"]}
         return {"collector.write_time_series": [{}]} if entry["container"] in containers else {}
     if entry.get("step") == "*":
-        return {op: [{}] for op in ("build.logs", "build.source")}
+        return {op: [{}] for op in ("build.logs", "build.source", "build.artifacts" if BUILD.get("artifacts") else "")
+                if op}
     if entry.get("step") and "runs" not in entry:
         step = _step(entry["step"])
         if step.get("args", [None])[0] == "push":
@@ -281,7 +295,7 @@ def test_each_entry_point_declares_exactly_what_it_does(name):
     declared = {op: _params(v) for op, v in entry["uses"].items()}
     assert sorted(found) == sorted(declared)
     for op, params in found.items():
-        if name == "deploy-functions" or "secret" in op or "runs" not in entry:
+        if name in FUNCTION_DEPLOYS or "secret" in op or "runs" not in entry:
             assert sorted(map(str, params)) == sorted(map(str, declared[op])), op
 
 
@@ -331,8 +345,8 @@ def test_entry_points_run_as_the_accounts_that_deploy_them():
     topo, plan = _deploy_plan()
     assert {d.target: d.service_account.split("@")[0] for d in plan} == {
         n: e["account"] for n, e in entries.items() if e.get("runs", "").startswith("main:")}
-    service = (ROOT / "deploy" / "service.yaml").read_text()
-    assert re.search(rf"serviceAccountName: {entries['gpu_service']['account']}@", service)
+    service = render(SERVICE_YAML, {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="production")
+    assert service["spec"]["template"]["spec"]["serviceAccountName"].startswith(f"{entries['gpu_service']['account']}@")
     build_account = re.search(r"serviceAccounts/([\w-]+)@", BUILD["serviceAccount"]).group(1)
     steps = {e["step"]: e["account"] for e in entries.values() if "step" in e}
     assert set(steps.values()) == {build_account}

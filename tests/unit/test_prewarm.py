@@ -4,7 +4,7 @@ import pytest
 
 from adapters.cloud_run import Scaling
 from functions import prewarm
-from scheduler.policy import Decision
+from scheduler.policy import ScalingDecision
 from scheduler.windows import Window
 from settings import Settings
 from tests.unit.ops_fakes import FakeCaller, FakeCloudRun, MemoryOps
@@ -25,7 +25,7 @@ class Policy:
         return self.decision
 
 
-PEAK = Decision(Window("peak", 1, 5, True), 1, 5, True, "peak window")
+PEAK = ScalingDecision(Window("peak", 1, 5, True), 1, 5, True, "peak window")
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_emergency_mode_caps_scaling_and_never_warms(world):
 
 def test_no_warmup_when_the_policy_says_so(world):
     store, cloud_run, caller, tick = world
-    summary, _ = tick(Decision(Window("business", 0, 3, True), 0, 3, False, "a job finished 2 min ago"))
+    summary, _ = tick(ScalingDecision(Window("business", 0, 3, True), 0, 3, False, "a job finished 2 min ago"))
     assert summary["warmup"] == "skipped" and caller.calls == [] and cloud_run.current_scaling == Scaling(0, 3)
 
 

@@ -3,6 +3,7 @@ adapters): CORS, server-issued sessions, rate limits with Retry-After, bounded
 schema-checked bodies."""
 
 import json
+import re
 import time
 
 import pytest
@@ -54,7 +55,7 @@ def test_a_store_origin_gets_a_grant_for_a_server_named_object(upload, fakes):
     assert response.status_code == 201
     assert response.headers["Access-Control-Allow-Origin"] == STORE
     grant = response.get_json()
-    assert len(grant["job_id"]) == 32 and int(grant["job_id"], 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{32}", grant["job_id"]), grant["job_id"]
     assert f"/uploads/{grant['job_id']}?" in grant["upload_url"]
     assert grant["headers"] == {"Content-Type": "image/jpeg", "x-goog-content-length-range": "0,2000000"}
     # A new session, signed by the server; the job records the id inside it.

@@ -116,9 +116,11 @@ def test_no_known_good_revision_is_announced_not_guessed(world):
 def test_a_failed_traffic_change_can_be_retried(world):
     store, cloud_run, notifier, deliver = world
     cloud_run.fail_next = True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="operation failed"):  # the injected failure, not another error
         deliver(incident())
+    assert cloud_run.split == [TrafficEntry(GOOD, 90), TrafficEntry(BAD, 10, "canary")] and not store.kinds("rollback")
     assert deliver(incident()).outcome == "rolled_back"
+    assert cloud_run.split == [TrafficEntry(GOOD, 100), TrafficEntry(BAD, 0, "canary")]
 
 
 @pytest.mark.parametrize("body", [b"", b"{}", b'{"version": "1.1", "incident": {}}', b"x" * 70000,

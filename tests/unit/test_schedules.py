@@ -83,7 +83,7 @@ def test_the_switch_is_in_new_york_time_not_utc():
 
 
 def test_a_naive_time_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="time-zone-aware"):
         window_at(datetime(2026, 7, 1, 12, 0))
 
 

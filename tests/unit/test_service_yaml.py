@@ -113,7 +113,7 @@ def test_metrics_reach_cloud_monitoring_through_the_prometheus_sidecar(service):
         "collector": ["gpu"]}
     assert [p["containerPort"] for p in gpu["ports"]] == [8080]
     assert template["metadata"]["annotations"]["run.googleapis.com/cpu-throttling"] == "false"
-    routes = {getattr(route, "path", None) for route in create_app(Runtime(Settings()), load_on_start=False).routes}
+    routes = set(create_app(Runtime(Settings()), load_on_start=False).openapi()["paths"])
     assert "/metrics" in routes
     # An instance's containers share its CPU and memory: 8 CPU and 32 GiB at most with an L4.
     containers = template["spec"]["containers"]

@@ -33,9 +33,9 @@ def test_a_forged_or_tampered_session_counts_as_none():
 def test_a_session_expires_after_its_ttl_and_one_from_the_future_is_refused():
     now = [1_000_000.0]
     sessions = Sessions(KEY, 60, clock=lambda: now[0])
-    _, token = sessions.issue()
+    session_id, token = sessions.issue()
     now[0] += 60
-    assert sessions.verify(token) is not None
+    assert sessions.verify(token) == session_id  # still good at exactly its TTL
     now[0] += 2
     assert sessions.verify(token) is None
     future = Sessions(KEY, 60, clock=lambda: now[0] + 3600).issue()[1]

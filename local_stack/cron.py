@@ -19,7 +19,7 @@ from typing import Callable
 from croniter import croniter
 
 from adapters.logs import log
-from scheduler.windows import Job, default_schedule
+from scheduler.windows import ScheduledJob, default_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class LocalScheduler:
     def __init__(self, target_url: str, schedules=None, clock: Callable[[], datetime] = _utc_now, *,
                  poll_seconds: float = 1.0, timeout_seconds: float = 30.0, urls: dict[str, str] | None = None):
         schedule = default_schedule() if schedules is None or isinstance(schedules, (list, tuple)) else schedules
-        self.jobs: dict[str, Job] = {j.name: j for j in (schedules if isinstance(schedules, (list, tuple))
+        self.jobs: dict[str, ScheduledJob] = {j.name: j for j in (schedules if isinstance(schedules, (list, tuple))
                                                          else schedule.jobs)}
         self.tz = schedule.tz
         self.target_url = target_url
@@ -47,7 +47,7 @@ class LocalScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _after(self, job: Job, when: datetime) -> datetime:
+    def _after(self, job: ScheduledJob, when: datetime) -> datetime:
         """The job's next fire time after `when`, evaluated in the schedule's time zone."""
         return croniter(job.cron, when.astimezone(self.tz)).get_next(datetime)
 

@@ -1,4 +1,4 @@
-"""`python -m scheduler simulate`: the store's schedule against baselines and a search.
+"""`python -m costsim simulate`: the store's schedule against baselines and a search.
 
 Scenarios are a week of the store's shaped traffic out of season and a week in
 the holiday season, plus a quiet week (a third of the traffic) that a shipped
@@ -13,8 +13,8 @@ from datetime import date
 
 import numpy as np
 
-from scheduler import traffic
-from scheduler.simulator import Result, ServiceModel, simulate
+from costsim import upload_traffic
+from costsim.simulator import Result, ServiceModel, simulate
 from scheduler.windows import Schedule, Season, TimedWindow, Window, default_schedule, parse_schedule
 
 GOAL_PER_1000 = 5.0
@@ -30,10 +30,10 @@ class Scenario:
 
 def scenarios(*, seed: int, per_day: float = 3000, days: int = 7) -> dict[str, Scenario]:
     return {
-        "normal": Scenario("normal", traffic.generate(date(2026, 11, 2), days, per_day=per_day, seed=seed), None),
-        "holiday": Scenario("holiday", traffic.generate(date(2026, 12, 7), days, per_day=per_day, seed=seed),
+        "normal": Scenario("normal", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day, seed=seed), None),
+        "holiday": Scenario("holiday", upload_traffic.generate(date(2026, 12, 7), days, per_day=per_day, seed=seed),
                             "holiday"),
-        "quiet": Scenario("quiet", traffic.generate(date(2026, 11, 2), days, per_day=per_day / 3, seed=seed), None),
+        "quiet": Scenario("quiet", upload_traffic.generate(date(2026, 11, 2), days, per_day=per_day / 3, seed=seed), None),
     }
 
 
@@ -126,7 +126,7 @@ def _robust_pick(searched, by_name, s: Scenario, scen, model: ServiceModel, seed
     AND in a stress run: a quiet week (a third of the traffic) with instances that
     scale down after 2 idle minutes, since Cloud Run promises no idle time. Ties go
     to the cheaper stress run, then to its fewer cold starts."""
-    quiet = scen["quiet"].uploads if s.season is None else traffic.generate(
+    quiet = scen["quiet"].uploads if s.season is None else upload_traffic.generate(
         date(2026, 12, 7), days, per_day=per_day / 3, seed=seed)
     stress = replace(model, idle_timeout_s=min(model.idle_timeout_s, 120.0))
     ranked = []

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from scheduler import traffic
-from scheduler.cost import CostBreakdown, InstanceShape, JobFootprint, Prices, load_prices, total_cost
+from costsim import upload_traffic
+from costsim.cost import CostBreakdown, InstanceShape, JobFootprint, Prices, load_prices, total_cost
 from scheduler.policy import decide
 from scheduler.windows import Schedule
 
@@ -267,14 +267,14 @@ def simulate(uploads: np.ndarray, schedule: Schedule, *, model: ServiceModel = S
     uploads = np.asarray(uploads, dtype=float)
     if len(uploads) == 0:
         raise ValueError("no uploads to simulate")
-    start, end = span or traffic.day_span(uploads)
+    start, end = span or upload_traffic.day_span(uploads)
     run = _Run(uploads, schedule, model, seed, start, end)
     run.run()
     prices = prices or load_prices()
     cost = total_cost(run.lifetimes, len(uploads), prices, shape=model.shape, footprint=footprint,
                       extra_invocations=run.ticks + run.warmups)
     latency = run.done - uploads
-    peak = traffic.in_peak(uploads)
+    peak = upload_traffic.in_peak(uploads)
     p50, p95, p99 = np.percentile(latency, [50, 95, 99])
     return Result(
         name=name, jobs=len(uploads), days=(end - start) / 86400, cost=cost,

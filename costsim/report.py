@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scheduler.compare import GOAL_PEAK_COLD, GOAL_PER_1000, Comparison
+from costsim.compare import GOAL_PEAK_COLD, GOAL_PER_1000, Comparison
 
 
 def table(c: Comparison) -> Table:

@@ -1,0 +1,1 @@
+"""The offline cost simulator: `python -m costsim` (a dev tool; nothing here is deployed)."""

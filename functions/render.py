@@ -1,0 +1,85 @@
+"""Render (Pub/Sub, render-requests): a cache hit's cut-out, from the shopper's own upload
+and the stored mask of the same bytes, without the GPU service.
+
+Intake sends a job here when domain/cache.py found a mask for its exact bytes. The
+job gets its own mask and result objects (the earlier job's are never touched or
+shared), written once, mask first, as the GPU worker writes them; then a
+`succeeded` event with `cache_hit`. A redelivery finds the result and reports it
+again. An entry that expired, or does not fit the decoded image, sends the job to
+the GPU path instead: a miss costs a forward pass, never a wrong cut-out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
+from adapters.logs import log
+from adapters.messages import Publisher
+from domain import subject
+from events.schemas import JobEvent, RenderRequest, encode
+from gpu_service import imaging, masks
+from gpu_service.worker import mask_name, result_name
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+_PERMANENT = {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: "too_large"}
+
+
+def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
+    """Returns what happened, as a short outcome word (for logs and tests)."""
+    s = settings
+    name = result_name(request.as_segment_request())
+    if blobs.exists(s.results_bucket, name):
+        _report(publisher, s, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, cache_hit=True))
+        return "duplicate"
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 4)
+        clock = now
+
+    try:
+        stored = blobs.read(s.cache_bucket, request.cache_entry, max_bytes=s.max_upload_bytes)
+        mask, saved = masks.decode(stored, s.max_pixels)
+    except (NotFound, masks.BadMask) as gone:  # expired since intake looked, or not ours: the GPU path
+        return _to_gpu(request, publisher, s, f"cache entry unusable: {gone}")
+    try:
+        data = blobs.read(request.bucket, request.object, request.generation, max_bytes=s.max_upload_bytes)
+        lap("download")
+        image = imaging.decode(data, s.render_decode_budget)
+        lap("decode")
+    except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:
+        reason = exc.reason if isinstance(exc, imaging.BadImage) else _PERMANENT[type(exc)]
+        _report(publisher, s, JobEvent(job_id=request.job_id, kind="failed", reason=reason, detail=str(exc)[:300],
+                                       timings=timings))
+        return f"failed:{reason}"
+    if mask.shape != (image.height, image.width):
+        return _to_gpu(request, publisher, s, f"mask {mask.shape[::-1]} does not fit image {image.size}")
+    # The subject gate's verdict is the mask's: the same as the GPU job's (a no-subject one never left a mask).
+    weak = subject.assess(mask).verdict is subject.Verdict.WEAK
+    output = imaging.encode(imaging.cut_out(image, mask, request.effect), request.output_format, s.output_max_side)
+    lap("render")
+    blobs.write_once(s.results_bucket, mask_name(request.job_id), masks.encode(masks.quantise(mask)),
+                     masks.CONTENT_TYPE)
+    written = blobs.write_once(s.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
+    lap("upload")
+    _report(publisher, s, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, timings=timings,
+                                   cache_hit=True, gpu_seconds_saved=saved, low_confidence=weak))
+    log(logger, logging.INFO, "job done from the cache", job_id=request.job_id, written=written,
+        gpu_seconds_saved=saved, low_confidence=weak, **timings)
+    return "rendered" if written else "duplicate"
+
+
+def _to_gpu(request: RenderRequest, publisher: Publisher, settings: Settings, why: str) -> str:
+    publisher.publish(settings.segment_topic, encode(request.as_segment_request()), job_id=request.job_id)
+    log(logger, logging.WARNING, "cache hit sent to the GPU after all", job_id=request.job_id, why=why)
+    return "sent_to_gpu"
+
+
+def _report(publisher: Publisher, settings: Settings, event: JobEvent) -> None:
+    publisher.publish(settings.job_events_topic, encode(event), job_id=event.job_id, kind=event.kind)

@@ -1,0 +1,52 @@
+"""The mask as an object: a lossless 8-bit grayscale PNG, the model's output quantised
+exactly as cut_out quantises it, so a cut-out rendered from the stored mask is the
+cut-out the GPU service made (pixel for pixel: tests/unit/test_masks.py).
+
+PIL and numpy only: the render function (functions/render.py) reads these too.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+CONTENT_TYPE = "image/png"
+# A cache entry's PNG text chunk: the GPU service's seconds on the job that made it
+# (what a later hit saves; the cost report sums them).
+GPU_SECONDS_KEY = "gpu_seconds"
+
+
+def quantise(mask: np.ndarray) -> np.ndarray:
+    """A float mask in [0, 1] to uint8, rounded as imaging.cut_out rounds it."""
+    return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def encode(alpha: np.ndarray, gpu_seconds: float | None = None) -> bytes:
+    info = None
+    if gpu_seconds is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(GPU_SECONDS_KEY, f"{gpu_seconds:.4f}")
+    out = io.BytesIO()
+    Image.fromarray(alpha, "L").save(out, "PNG", compress_level=1, pnginfo=info)
+    return out.getvalue()
+
+
+class BadMask(ValueError):
+    """The stored bytes are not one of our masks."""
+
+
+def decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, float]:
+    """The float mask in [0, 1] (height x width) and the GPU seconds it cost (0 when not recorded)."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=["PNG"])
+        if image.mode != "L" or image.width * image.height > max_pixels:
+            raise BadMask(f"not an 8-bit grayscale mask within {max_pixels} pixels: {image.mode} {image.size}")
+        image.load()
+        seconds = float(image.info.get(GPU_SECONDS_KEY, 0) or 0)
+    except BadMask:
+        raise
+    except Exception as exc:
+        raise BadMask(f"cannot read mask: {exc}") from exc
+    return np.asarray(image, dtype=np.float32) / 255.0, seconds

@@ -1,0 +1,74 @@
+"""The mask cache on the local stack: the same photo uploaded twice costs one forward pass."""
+
+import io
+import json
+import time
+import uuid
+from datetime import datetime
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.e2e.helpers import SegmentTap, photo_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def fetch(url: str) -> Image.Image:
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    return Image.open(io.BytesIO(response.content))
+
+
+def stored_mask(stack, job_id: str) -> Image.Image:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with stack.client_env():
+        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
+    data = client.bucket(stack.env["RESULTS_BUCKET"]).blob(f"masks/{job_id}.png").download_as_bytes()
+    return Image.open(io.BytesIO(data))
+
+
+def queued_to_done(status: dict) -> float:
+    stamps = {k: datetime.fromisoformat(v) for k, v in status["timestamps"].items()}
+    return (stamps["done"] - stamps["queued"]).total_seconds()
+
+
+def test_the_same_photo_uploaded_twice_is_cut_out_once_by_the_gpu(stack, shop):
+    tap = SegmentTap(stack, f"tap-{uuid.uuid4().hex[:8]}")
+    data = photo_bytes("JPEG", size=(800, 600))  # a photo of its own: nobody uploaded it before
+    first_id = shop.upload(data, "image/jpeg")
+    first = shop.follow(first_id, timeout=60)
+    assert first["state"] == "done" and first["cache_hit"] is False
+    second_id = shop.upload(data, "image/jpeg")  # another shopper, or a retry: the same bytes
+    second = shop.follow(second_id, timeout=60)
+    assert second["state"] == "done" and second["cache_hit"] is True, second
+    assert list(second["timestamps"]) == ["awaiting_upload", "queued", "done"]  # never processing on a GPU
+    variant_id = shop.upload(data, "image/jpeg", output_format="webp", effect="blackwhite")
+    variant = shop.follow(variant_id, timeout=60)
+    assert variant["state"] == "done" and variant["cache_hit"] is True
+
+    sent = tap.job_ids()
+    assert sent.count(first_id) == 1 and second_id not in sent and variant_id not in sent
+    # Its own result, pixel for pixel the GPU's, and its own mask; the first job's are untouched.
+    assert second["result_url"] != first["result_url"]
+    a, b = fetch(first["result_url"]), fetch(second["result_url"])
+    assert a.size == b.size == (800, 600) and np.array_equal(np.asarray(a), np.asarray(b))
+    masks = [stored_mask(stack, j) for j in (first_id, second_id, variant_id)]
+    assert all(m.format == "PNG" and m.mode == "L" and m.size == (800, 600) for m in masks)
+    assert np.array_equal(np.asarray(masks[0]), np.asarray(masks[1]))
+    grey = fetch(variant["result_url"])
+    assert grey.format == "WEBP"
+    rgb = np.asarray(grey.convert("RGB"), dtype=np.int16)
+    assert np.abs(rgb[..., 0] - rgb[..., 2])[np.asarray(grey.getchannel("A")) > 240].mean() < 3
+
+    report = requests.get(stack.url("cost_report"), timeout=30).json()["cache"]
+    assert report["hits"] >= 2 and report["misses"] >= 1 and report["gpu_seconds_saved"] > 0
+    figures = {"gpu_path_queued_to_done_s": queued_to_done(first), "gpu_worker_s": sum(first["timings"].values()),
+               "hit_queued_to_done_s": [queued_to_done(second), queued_to_done(variant)],
+               "hit_render_s": [sum(second["timings"].values()), sum(variant["timings"].values())],
+               "report": report, "at": time.time()}
+    print("CACHE FIGURES", json.dumps(figures))

@@ -1,0 +1,92 @@
+"""Variants on the local stack: a done job re-rendered from its stored mask by the variant
+function (fake-gcs-server, Firestore emulator), never by the GPU service."""
+
+import io
+import uuid
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from domain.variants import mask_object
+from tests.e2e.helpers import SegmentTap, photo_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def storage(stack):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+
+    with stack.client_env():
+        return gcs.Client(project=stack.project, credentials=AnonymousCredentials())
+
+
+def keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
+    """The mask as the pipeline keeps it (masks/{job_id}.png, lossless grey, the upright photo's
+    size), unless the pipeline kept it already: the cut-out's alpha, which is the model's mask
+    for a photo without transparency."""
+    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    if blob.exists():
+        assert Image.open(io.BytesIO(blob.download_as_bytes())).size == cut_out.size
+        return
+    out = io.BytesIO()
+    cut_out.getchannel("A").save(out, "PNG")
+    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
+
+
+def ask(stack, body: dict) -> requests.Response:
+    return requests.post(stack.url("variant") + "/", json=body, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def done(stack):
+    from local_stack.storefront import Storefront
+
+    shop = Storefront(stack.url("upload_url"), stack.url("job_status"))
+    job_id = shop.upload(photo_bytes("JPEG", size=(320, 240)), "image/jpeg")
+    status = shop.follow(job_id, timeout=60)
+    assert status["state"] == "done", status
+    cut_out = Image.open(io.BytesIO(requests.get(status["result_url"], timeout=30).content))
+    keep_mask(stack, job_id, cut_out)
+    return shop, job_id
+
+
+def test_the_same_spec_twice_is_one_object_with_the_same_pixels_and_no_gpu_request(stack, done):
+    shop, job_id = done
+    tap = SegmentTap(stack, f"tap-{uuid.uuid4().hex[:8]}")
+    body = {"job_id": job_id, "session_id": shop.session_id,
+            "spec": {"format": "webp", "background": "#1e90ff", "crop": {"margin": 0.1}, "max_side": 200}}
+    first = ask(stack, body)
+    assert first.status_code == 200, first.text
+    second = ask(stack, {**body, "spec": {**body["spec"], "background": "#1E90FF"}})
+    assert second.status_code == 200
+    assert second.json()["object"] == first.json()["object"] and (first.json()["cached"], second.json()["cached"]) == (
+        False, True)
+    a, b = (requests.get(r.json()["url"], timeout=30).content for r in (first, second))
+    assert a == b
+    picture = Image.open(io.BytesIO(a))
+    assert picture.format == "WEBP" and picture.mode == "RGB" and max(picture.size) == 200
+    corner = np.asarray(picture)[1, 1].astype(int)
+    assert np.abs(corner - (30, 144, 255)).max() <= 8  # the background asked for
+    names = [b.name for b in storage(stack).list_blobs(stack.env["RESULTS_BUCKET"], prefix=f"variants/{job_id}/")]
+    assert names == [first.json()["object"]]
+    # Another spec is another object; a JPEG without a background is on white.
+    jpeg = ask(stack, {"job_id": job_id, "spec": {"format": "jpeg", "effect": "blackwhite"}})
+    assert jpeg.status_code == 200 and jpeg.json()["object"].endswith(".jpg")
+    grey = np.asarray(Image.open(io.BytesIO(requests.get(jpeg.json()["url"], timeout=30).content)), dtype=int)
+    assert grey.shape == (240, 320, 3) and grey[0, 0].min() >= 250
+    assert job_id not in tap.job_ids()  # the GPU service was not asked
+
+
+def test_bad_specs_and_jobs_that_cannot_have_variants_get_clear_errors(stack, done):
+    _, job_id = done
+    assert ask(stack, {"job_id": job_id, "spec": {"format": "gif"}}).status_code == 400
+    assert ask(stack, {"job_id": job_id, "spec": {"format": "jpeg", "background": "transparent"}}).json()[
+        "error"] == "bad_spec"
+    assert ask(stack, {"job_id": "f" * 32}).status_code == 404
+    # A job whose photo never came: not done yet.
+    grant = requests.post(stack.url("upload_url") + "/", json={"content_type": "image/png", "size": 8}, timeout=30)
+    waiting = ask(stack, {"job_id": grant.json()["job_id"]})
+    assert waiting.status_code == 409 and waiting.json()["error"] == "not_done"
