@@ -235,7 +235,8 @@ def signing(stack: Stack, n: int, before: Path | None) -> dict:
 def print_signing(r: dict) -> None:
     print(f"{'signing path':<14}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}  fake requests per upload URL")
     for variant, v in r.items():
-        print(f"{variant:<14}{v['requests']:>9}{v['errors']:>7}{v['p50_ms']:>9}{v['p95_ms']:>9}  {v.get('per_request', '')}")
+        print(f"{variant:<14}{v['requests']:>9}{v['errors']:>7}{v['p50_ms']:>9}{v['p95_ms']:>9}  "
+              f"{v.get('per_request', '')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,16 +127,16 @@ def serve(photos: dict[str, bytes], rounds: int, clients: int) -> dict:
                 cpu[who] += time.process_time() - cpu_started
     batcher.close()
     ious = []
-    for a_png, b_png in zip(outputs["ours"], outputs["rembg"]):
+    for a_png, b_png in zip(outputs["ours"], outputs["rembg"], strict=True):
         a, b = alpha_of(a_png), alpha_of(b_png)
         ious.append(iou(a, b) if a.shape == b.shape else 0.0)
     upright = all(alpha_of(png).shape[::-1] == displayed_size(data)
-                  for png, data in zip(outputs["ours"], photos.values()))
+                  for png, data in zip(outputs["ours"], photos.values(), strict=True))
     return {"images": len(photos), "rounds": rounds, "clients": clients,
             "ours_images_per_s": len(photos) / median(walls["ours"]),
             "rembg_images_per_s": len(photos) / median(walls["rembg"]),
             "throughput_ratio": median(walls["rembg"]) / median(walls["ours"]),
-            "per_round_ratios": [round(b / a, 3) for a, b in zip(walls["ours"], walls["rembg"])],
+            "per_round_ratios": [round(b / a, 3) for a, b in zip(walls["ours"], walls["rembg"], strict=True)],
             # CPU seconds of this process: less swayed by other jobs on a shared machine.
             "cpu_seconds_ratio": cpu["rembg"] / cpu["ours"],
             "min_iou": min(ious), "all_upright": upright}
@@ -148,7 +148,8 @@ def report_serving(label: str, result: dict) -> None:
     print(f"  ours  {result['ours_images_per_s']:.3f} img/s, rembg {result['rembg_images_per_s']:.3f} img/s "
           f"(medians over rounds)")
     print(f"  throughput ratio ours/rembg {result['throughput_ratio']:.2f}x (per round {result['per_round_ratios']}; "
-          f"CPU-seconds ratio {result['cpu_seconds_ratio']:.2f}x; goal >= 1.25x); min mask IoU {result['min_iou']:.4f}; EXIF-upright {result['all_upright']}")
+          f"CPU-seconds ratio {result['cpu_seconds_ratio']:.2f}x; goal >= 1.25x); "
+          f"min mask IoU {result['min_iou']:.4f}; EXIF-upright {result['all_upright']}")
 
 
 def report(label: str, result: dict) -> None:

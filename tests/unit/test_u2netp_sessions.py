@@ -34,7 +34,7 @@ def test_a_batch_spread_over_sessions_keeps_each_image_its_own_mask(engine, imag
     batched = engine.predict(images)
     # Five sizes: a mask in another image's place would have another shape.
     assert [m.shape for m in batched] == [(i.height, i.width) for i in images]
-    for mask, own in zip(batched, alone):
+    for mask, own in zip(batched, alone, strict=True):
         # One thread or two sum in another order: a rounding apart, never another image's mask.
         assert np.abs(mask - own).max() < 1e-3
 
