@@ -13,7 +13,7 @@ from adapters.blobs import BlobStore, GcsBlobs
 from adapters.cloud_run import CloudRun
 from adapters.jobs import FirestoreJobs, JobRepository
 from adapters.leases import FirestoreLeases, LeaseStore
-from adapters.messages import PubSubPublisher, Publisher
+from adapters.messages import Publisher, PubSubPublisher
 from adapters.notify import Notifier, ServiceCaller
 from adapters.ops import OpsStore
 from settings import Settings, get_settings
@@ -30,18 +30,48 @@ class Adapters:
 
 
 def _signing_credentials(settings: Settings):
-    if not settings.signing_key_file:
-        return None
-    from google.oauth2 import service_account
+    """What signs URLs, built once: a key file's credentials (locally), else the runtime's
+    service account through IAM signBlob, its token refreshed only when expired."""
+    if settings.signing_key_file:
+        from google.oauth2 import service_account
 
-    return service_account.Credentials.from_service_account_file(settings.signing_key_file)
+        return service_account.Credentials.from_service_account_file(settings.signing_key_file)
+    import google.auth
+    import google.auth.transport.requests
+    import requests
+
+    from adapters.signing import IamSigningCredentials
+
+    def runtime_credentials():
+        # Application Default Credentials: on Cloud Run, the metadata server's.
+        # https://cloud.google.com/docs/authentication/application-default-credentials
+        return google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
+
+    return IamSigningCredentials(runtime_credentials, google.auth.transport.requests.Request(requests.Session()),
+                                 settings.signing_service_account)
+
+
+def firestore_client(project: str, database: str = "(default)"):
+    """One Firestore client per database in a process, whoever asks (adapters(), ops())."""
+    import os
+
+    # Keyed by the emulator too: tests start more than one in a process.
+    return _firestore_client(project, database, os.environ.get("FIRESTORE_EMULATOR_HOST", ""))
+
+
+@lru_cache
+def _firestore_client(project: str, database: str, emulator_host: str):
+    from google.cloud import firestore
+
+    return firestore.Client(project=project, database=database)
 
 
 @lru_cache
 def adapters() -> Adapters:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore, pubsub_v1, storage
     import os
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import pubsub_v1, storage
 
     settings = get_settings()
     project = settings.google_cloud_project
@@ -49,12 +79,11 @@ def adapters() -> Adapters:
         storage_client = storage.Client(project=project, credentials=AnonymousCredentials())
     else:
         storage_client = storage.Client(project=project)
-    db = firestore.Client(project=project, database=settings.jobs_database)
+    db = firestore_client(project, settings.jobs_database)
     return Adapters(
         settings=settings,
         jobs=FirestoreJobs(db, settings.jobs_collection),
-        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signing_service_account,
-                       settings.signed_url_endpoint),
+        blobs=GcsBlobs(storage_client, _signing_credentials(settings), settings.signed_url_endpoint),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), project),
         leases=FirestoreLeases(db),
         firestore=db,
@@ -87,20 +116,16 @@ class Ops:
         return RunV2CloudRun(_cloud_run_client(self.settings), self.settings.google_cloud_project,
                              self.settings.region)
 
-    @cached_property
+    @property
     def _jobs_db(self):
-        """The jobs database (settings.jobs_database: (default) in production), one client for the
-        store and the reports."""
-        from google.cloud import firestore
+        """The jobs database (settings.jobs_database: (default) in production): the same client
+        as adapters()', for the store and the reports."""
+        return firestore_client(self.settings.google_cloud_project, self.settings.jobs_database)
 
-        return firestore.Client(project=self.settings.google_cloud_project, database=self.settings.jobs_database)
-
-    @cached_property
+    @property
     def _ops_db(self):
         """The operations database (settings.ops_database)."""
-        from google.cloud import firestore
-
-        return firestore.Client(project=self.settings.google_cloud_project, database=self.settings.ops_database)
+        return firestore_client(self.settings.google_cloud_project, self.settings.ops_database)
 
     @cached_property
     def store(self) -> OpsStore:
@@ -145,15 +170,25 @@ class Ops:
 def _cloud_run_client(settings: Settings, kind: str = "Services"):
     from google.cloud import run_v2
 
-    cls = getattr(run_v2, f"{kind}Client")
-    if not settings.cloud_run_endpoint:
-        return cls()
-    # The local Cloud Run stand-in: plain HTTP, no credentials.
+    return _real_or_local(getattr(run_v2, f"{kind}Client"), settings.cloud_run_endpoint)
+
+
+def cloud_scheduler_client(endpoint: str = ""):
+    """The Cloud Scheduler client `python -m scheduler apply` drives (a local stand-in at `endpoint`)."""
+    from google.cloud import scheduler_v1
+
+    return _real_or_local(scheduler_v1.CloudSchedulerClient, endpoint)
+
+
+def _real_or_local(client_class, endpoint: str):
+    """The real client; with `endpoint` (http://host:port) plain REST to a local stand-in, no credentials."""
+    if not endpoint:
+        return client_class()
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
 
-    return cls(transport="rest", credentials=AnonymousCredentials(),
-               client_options=ClientOptions(api_endpoint=settings.cloud_run_endpoint))
+    return client_class(transport="rest", credentials=AnonymousCredentials(),
+                        client_options=ClientOptions(api_endpoint=endpoint))
 
 
 @lru_cache

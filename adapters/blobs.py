@@ -47,10 +47,9 @@ class BlobStore(abc.ABC):
 
 
 class GcsBlobs(BlobStore):
-    def __init__(self, client, signing_credentials=None, signing_service_account: str = "", url_endpoint: str = ""):
+    def __init__(self, client, signing_credentials=None, url_endpoint: str = ""):
         self._client = client
-        self._signer = signing_credentials
-        self._signing_account = signing_service_account
+        self._signer = signing_credentials  # google.auth.credentials.Signing, built once in bootstrap.py
         # Where signed URLs point when not at the client's own endpoint (the local stack's CORS front).
         self._url_endpoint = url_endpoint or None
 
@@ -93,21 +92,10 @@ class GcsBlobs(BlobStore):
         return self._client.bucket(bucket).blob(name).exists()
 
     def _sign(self, blob, **kwargs) -> str:
+        # A key file's credentials sign locally; without one (production) bootstrap gives
+        # IamSigningCredentials, which sign through IAM with a token refreshed only on expiry.
         kwargs["api_access_endpoint"] = self._url_endpoint
-        if self._signer is not None:
-            return blob.generate_signed_url(version="v4", credentials=self._signer, **kwargs)
-        # No key: the runtime's service account signs through the IAM API.
-        import google.auth
-        import google.auth.transport.requests
-
-        credentials, _ = google.auth.default()
-        credentials.refresh(google.auth.transport.requests.Request())
-        return blob.generate_signed_url(
-            version="v4",
-            service_account_email=self._signing_account or credentials.service_account_email,
-            access_token=credentials.token,
-            **kwargs,
-        )
+        return blob.generate_signed_url(version="v4", credentials=self._signer, **kwargs)
 
     def signed_put_url(self, bucket, name, content_type, max_bytes, ttl):
         headers = {"Content-Type": content_type, "x-goog-content-length-range": f"0,{max_bytes}"}

@@ -19,8 +19,15 @@ Phases
             the IP limit
   session   one session, a new IP per request, same: the session limit
   flood     one IP, 8 requests at a time on one instance: the IP limit
+  signing   sequential requests, round robin over instances that sign differently:
+            the stack's key file, and production's path (no key: IAM signBlob with
+            the runtime's token), its metadata server and iamcredentials.googleapis.com
+            faked at the HTTP layer (local_stack/identity_fake.py) and every request to
+            them counted; with --before DIR also the code in DIR (a checkout of an
+            older commit) on the same path, side by side
 
     PYTHONPATH=. .venv/bin/python bench/load_upload_urls.py [--shoppers 100] [--seconds 6]
+        [--signing-only] [--before DIR] [--signing-requests 60]
 
 Prints the figures and writes bench/results/load_upload_urls-<time>.json.
 """
@@ -39,6 +46,7 @@ from pathlib import Path
 
 import requests
 
+from local_stack.identity_fake import IdentityFake
 from local_stack.processes import Child, free_port
 from local_stack.stack import ROOT, Stack
 from settings import Settings
@@ -177,11 +185,68 @@ def second_instance(stack: Stack, name: str = "upload_url") -> Child:
     return child
 
 
+def signing_instance(stack: Stack, fake: IdentityFake, source: Path = ROOT, name: str = "upload_url") -> Child:
+    """An instance of the function, from the code in `source`, that signs as production does."""
+    original = stack.children[name]
+    port = free_port()
+    argv = [f"--port={port}" if a.startswith("--port=") else f"--source={source / 'main.py'}"
+            if a.startswith("--source=") else a for a in original.argv]
+    # PYTHONSAFEPATH: `python -m` would otherwise put the current directory (this checkout) first.
+    env = {**original.env, **fake.env(), "PYTHONPATH": str(source), "PYTHONSAFEPATH": "1"}
+    child = Child(f"{name}_iam_{port}", argv, env, original.log_path.with_name(f"fn-{name}-iam-{port}.log"), port=port)
+    child.start()
+    child.wait_ready(60)
+    stack.children[child.name] = child
+    return child
+
+
+def signing(stack: Stack, n: int, before: Path | None) -> dict:
+    """Sequential requests, one instance after another (a noisy machine slows each alike),
+    each from its own address: p50/p95 per signing path, and the fakes' request counts."""
+    from cryptography.hazmat.primitives import serialization
+
+    key_file = json.loads((stack.workdir / "signing-key.json").read_text())
+    key = serialization.load_pem_private_key(key_file["private_key"].encode(), None)  # so URLs verify locally
+    fakes = {"iam": IdentityFake(signing_key=key).__enter__()}
+    if before:
+        fakes["iam_before"] = IdentityFake(signing_key=key).__enter__()
+    try:
+        urls = {"key_file": stack.url("upload_url") + "/"}
+        for variant, fake in fakes.items():
+            source = before if variant == "iam_before" else ROOT
+            urls[variant] = f"http://127.0.0.1:{signing_instance(stack, fake, source).port}/"
+        for variant, url in urls.items():  # warm each: the first request builds the clients
+            assert call(url, f"203.0.113.{len(variant)}", "")[0] == 201, f"{variant}: the warm-up request failed"
+        counted = {variant: dict(fake.counts) for variant, fake in fakes.items()}
+        results: dict[str, list] = {variant: [] for variant in urls}
+        for i in range(n):
+            for j, (variant, url) in enumerate(urls.items()):
+                results[variant].append(call(url, f"10.{200 + j}.{i // 250}.{i % 250 + 1}", ""))
+        out = {variant: summary(r) for variant, r in results.items()}
+        for variant, fake in fakes.items():
+            during = {k: v - counted[variant].get(k, 0) for k, v in fake.counts.items()}
+            out[variant]["per_request"] = {k: round(v / n, 2) for k, v in sorted(during.items())}
+        return out
+    finally:
+        for fake in fakes.values():
+            fake.__exit__()
+
+
+def print_signing(r: dict) -> None:
+    print(f"{'signing path':<14}{'requests':>9}{'errors':>7}{'p50 ms':>9}{'p95 ms':>9}  fake requests per upload URL")
+    for variant, v in r.items():
+        print(f"{variant:<14}{v['requests']:>9}{v['errors']:>7}{v['p50_ms']:>9}{v['p95_ms']:>9}  "
+              f"{v.get('per_request', '')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/load_upload_urls.py")
     parser.add_argument("--shoppers", type=int, default=100)
     parser.add_argument("--per-shopper", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each rate-limit phase")
+    parser.add_argument("--signing-requests", type=int, default=60, help="requests per instance in the signing phase")
+    parser.add_argument("--signing-only", action="store_true", help="only the signing phase")
+    parser.add_argument("--before", type=Path, help="a checkout of older code to sign side by side (signing phase)")
     args = parser.parse_args(argv)
     env = limits_env()
     ip_limit, session_limit, burst = (int(env[k]) for k in ("RATE_LIMIT_IP_PER_MINUTE",
@@ -189,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with Stack(env=env, functions=["upload_url", "job_status"]) as stack:
         print(f"stack up in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        if args.signing_only:
+            return signing_only(stack, args)
         url = stack.url("upload_url") + "/"
         other = f"http://127.0.0.1:{second_instance(stack).port}/"
         # Genuine sessions to spend one per request where only the IP limit should bite (a refused
@@ -214,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             # A flood from one IP, 8 at once on one instance.
             "per_ip_flood": hammer([url], args.seconds, "ip", lambda n: "198.51.100.9", cycle, ip_limit, burst,
                                    workers=8),
+            "signing": signing(stack, args.signing_requests, args.before),
         }
     b, c = report["baseline"], report["crowd"]
     report["crowd_vs_baseline_p50"] = round(c["p50_ms"] / b["p50_ms"], 2) if b["p50_ms"] else None
@@ -241,13 +309,26 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['allowed']} allowed (limit allows {r['allowed_floor']}..{r['allowed_ceiling']}), "
               f"{r['refused_429']} x 429, first 429 after {r['first_429_after_allowed']} allowed, "
               f"{r['observed_rate_per_minute_after_burst']}/min after the burst")
+    print_signing(report["signing"])
+    checks["signing: no errors"] = all(v["errors"] == 0 for v in report["signing"].values())
     for check, passed in checks.items():
         print(f"  [{'ok' if passed else 'FAIL'}] {check}")
+    write(report)
+    return 0 if all(checks.values()) else 1
+
+
+def signing_only(stack: Stack, args) -> int:
+    report = {"signing": signing(stack, args.signing_requests, args.before)}
+    print_signing(report["signing"])
+    write(report)
+    return 0 if all(v["errors"] == 0 for v in report["signing"].values()) else 1
+
+
+def write(report: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"load_upload_urls-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"written {out}")
-    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":

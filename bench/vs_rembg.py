@@ -5,6 +5,12 @@ by image (and the order flips every round), so a noisy machine slows both alike.
 Reports the ratio of images per second, the per-image wall-time ratio, the IoU
 of the two masks (alpha >= 128) and whether each output has the displayed
 (EXIF-upright) size.
+
+Then both as services under `--clients` concurrent requests (0: skip): ours as
+gpu_service runs one (each request's thread decodes, prepares, finishes and
+encodes; one batcher thread runs the forward passes), rembg as its own server
+does (remove() on each request's thread, one shared session). Each round sends
+every photo once through each side, the side going first alternating.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import argparse
 import io
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 from bench.common import MODELS, median, phone_photo, sample_bytes, sample_names, write
 from gpu_service import imaging
+from gpu_service.batcher import Batcher
 from gpu_service.engines import new_engine
 
 
@@ -89,6 +97,61 @@ def compare(photos: dict[str, bytes], rounds: int) -> dict:
     }
 
 
+def serve(photos: dict[str, bytes], rounds: int, clients: int) -> dict:
+    os.environ.setdefault("U2NET_HOME", str(MODELS))
+    import rembg
+
+    engine = new_engine("u2netp", model_dir=MODELS)
+    session = rembg.new_session("u2netp")
+    batcher = Batcher(engine.forward, max_batch=8, max_wait=0.005)  # the service's defaults (settings.py)
+
+    def ours(data: bytes) -> bytes:
+        image = imaging.decode(data)
+        mask = engine.finish(batcher(engine.prepare(image)), image.size)
+        return imaging.encode(imaging.cut_out(image, mask), "png")
+
+    def theirs(data: bytes) -> bytes:
+        return rembg.remove(data, session=session)
+
+    walls, cpu = {"ours": [], "rembg": []}, {"ours": 0.0, "rembg": 0.0}
+    outputs = {}
+    with ThreadPoolExecutor(clients) as pool:
+        first = next(iter(photos.values()))
+        list(pool.map(ours, [first] * clients)), list(pool.map(theirs, [first] * clients))  # warm both
+        for r in range(rounds):
+            order = [("ours", ours), ("rembg", theirs)]
+            for who, run in order[::-1] if r % 2 else order:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                outputs[who] = list(pool.map(run, photos.values()))
+                walls[who].append(time.perf_counter() - started)
+                cpu[who] += time.process_time() - cpu_started
+    batcher.close()
+    ious = []
+    for a_png, b_png in zip(outputs["ours"], outputs["rembg"], strict=True):
+        a, b = alpha_of(a_png), alpha_of(b_png)
+        ious.append(iou(a, b) if a.shape == b.shape else 0.0)
+    upright = all(alpha_of(png).shape[::-1] == displayed_size(data)
+                  for png, data in zip(outputs["ours"], photos.values(), strict=True))
+    return {"images": len(photos), "rounds": rounds, "clients": clients,
+            "ours_images_per_s": len(photos) / median(walls["ours"]),
+            "rembg_images_per_s": len(photos) / median(walls["rembg"]),
+            "throughput_ratio": median(walls["rembg"]) / median(walls["ours"]),
+            "per_round_ratios": [round(b / a, 3) for a, b in zip(walls["ours"], walls["rembg"], strict=True)],
+            # CPU seconds of this process: less swayed by other jobs on a shared machine.
+            "cpu_seconds_ratio": cpu["rembg"] / cpu["ours"],
+            "min_iou": min(ious), "all_upright": upright}
+
+
+def report_serving(label: str, result: dict) -> None:
+    print(f"{label}, served to {result['clients']} concurrent clients: {result['images']} images x "
+          f"{result['rounds']} rounds")
+    print(f"  ours  {result['ours_images_per_s']:.3f} img/s, rembg {result['rembg_images_per_s']:.3f} img/s "
+          f"(medians over rounds)")
+    print(f"  throughput ratio ours/rembg {result['throughput_ratio']:.2f}x (per round {result['per_round_ratios']}; "
+          f"CPU-seconds ratio {result['cpu_seconds_ratio']:.2f}x; goal >= 1.25x); "
+          f"min mask IoU {result['min_iou']:.4f}; EXIF-upright {result['all_upright']}")
+
+
 def report(label: str, result: dict) -> None:
     print(f"{label}: {result['images']} images x {result['rounds']} rounds, both writing PNG")
     print(f"  ours  {result['ours_images_per_s']:.3f} img/s (median {result['median_ours_s']:.3f} s/img)")
@@ -105,17 +168,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--phone", type=int, default=8, help="phone-sized photos (4032x3024 resampled from samples)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4, help="concurrent requests when served (0: skip)")
+    parser.add_argument("--only", choices=["samples", "phone"], help="one photo set only")
+    parser.add_argument("--sequential-only", action="store_true")
+    parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args(argv)
     names = sample_names()
     samples = {n: sample_bytes(n) for n in names}
     orientations = [1, 6, 8, 3]
     phones = {f"{n}@12MP-o{orientations[i % 4]}": phone_photo(n, orientations[i % 4])
               for i, n in enumerate(names[: args.phone])}
-    results = {"samples": compare(samples, args.rounds)}
-    report("pet samples at their own size (192-700 px)", results["samples"])
-    if phones:
-        results["phone"] = compare(phones, args.rounds)
-        report("phone-sized: samples resampled to 4032x3024, EXIF orientations 1/6/8/3", results["phone"])
+    results = {}
+    sets = [("samples", "pet samples at their own size (192-700 px)", samples),
+            ("phone", "phone-sized: samples resampled to 4032x3024, EXIF orientations 1/6/8/3", phones)]
+    for key, label, photos in sets:
+        if not photos or (args.only and args.only != key):
+            continue
+        if not args.serving_only:
+            results[key] = compare(photos, args.rounds)
+            report(label, results[key])
+        if args.clients and not args.sequential_only:
+            results[f"{key}_served"] = serve(photos, args.rounds, args.clients)
+            report_serving(label, results[f"{key}_served"])
     write("vs_rembg", results)
     return results
 

@@ -18,10 +18,11 @@ def _schedule(args):
 
 
 def cmd_apply(args) -> int:
-    from scheduler.apply import apply, new_client
+    from bootstrap import cloud_scheduler_client
+    from scheduler.apply import apply
 
     targets = dict(pair.split("=", 1) for pair in args.target)
-    changes = apply(new_client(args.endpoint), _schedule(args), project=args.project, region=args.region,
+    changes = apply(cloud_scheduler_client(args.endpoint), _schedule(args), project=args.project, region=args.region,
                     target_url=args.target_url, service_account=args.service_account, dry_run=args.dry_run,
                     target_urls=targets)
     for change in changes:

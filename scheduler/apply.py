@@ -120,14 +120,3 @@ def apply(cloud_scheduler: scheduler_v1.CloudSchedulerClient, schedule: Schedule
         else:
             cloud_scheduler.delete_job(name=f"{where}/jobs/{change.job_id}")
     return changes
-
-
-def new_client(endpoint: str = "") -> scheduler_v1.CloudSchedulerClient:
-    """The real client; with `endpoint` (http://host:port) it talks REST to a local stand-in."""
-    if not endpoint:
-        return scheduler_v1.CloudSchedulerClient()
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-
-    return scheduler_v1.CloudSchedulerClient(transport="rest", credentials=AnonymousCredentials(),
-                                             client_options=ClientOptions(api_endpoint=endpoint))

@@ -6,8 +6,9 @@ from dataclasses import replace
 import pytest
 from google.cloud import scheduler_v1
 
+from bootstrap import cloud_scheduler_client as new_client
 from scheduler.__main__ import main
-from scheduler.apply import apply, new_client
+from scheduler.apply import apply
 from scheduler.windows import ScheduledJob, default_schedule
 from tests.fake_cloud_scheduler import FakeCloudScheduler
 
