@@ -39,7 +39,8 @@ class BlobStore(abc.ABC):
     def exists(self, bucket: str, name: str) -> bool: ...
 
     @abc.abstractmethod
-    def signed_put_url(self, bucket: str, name: str, content_type: str, max_bytes: int, ttl: timedelta) -> tuple[str, dict]:
+    def signed_put_url(self, bucket: str, name: str, content_type: str, max_bytes: int,
+                       ttl: timedelta) -> tuple[str, dict]:
         """A URL and the headers the uploader must send with its PUT."""
 
     @abc.abstractmethod

@@ -161,7 +161,8 @@ def hammer(urls: list[str], seconds: float, key: str, ip_for, session_for, per_m
     first_refusal = next((answered for answered, s, _ in log if s == 429), None)
     return {
         "key": key, "instances": len(urls), "workers": workers, "requests": len(log), "seconds": round(elapsed, 2),
-        "allowed": len(allowed), "refused_429": len(refused), "errors": sum(1 for _, s, _ in log if s not in (201, 429)),
+        "allowed": len(allowed), "refused_429": len(refused),
+        "errors": sum(1 for _, s, _ in log if s not in (201, 429)),
         "configured": {"per_minute": per_minute, "burst": burst},
         "allowed_ceiling": round(ceiling, 2),
         "allowed_floor": floor,  # less one: a token earned but not yet spent when the window closed
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             "per_ip_made_up_sessions": hammer([url, other], args.seconds, "no session (made-up ids)",
                                               lambda n: "198.51.100.8", lambda n: uuid.uuid4().hex,
                                               session_limit, burst, workers=1),
-            "per_ipv6_64": hammer([url, other], args.seconds, "ipv6 /64", lambda n: f"{v6}:{n // 65536 % 65536:x}:{n % 65536:x}::1",
+            "per_ipv6_64": hammer([url, other], args.seconds, "ipv6 /64",
+                                  lambda n: f"{v6}:{n // 65536 % 65536:x}:{n % 65536:x}::1",
                                   cycle, ip_limit, burst, workers=1),
             "per_session": hammer([url, other], args.seconds, "session", lambda n: f"172.16.{n // 250}.{n % 250}",
                                   lambda n: fixed, session_limit, burst, workers=1),
@@ -305,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
           f"p50 {report['crowd_vs_baseline_p50']}x the single-shopper baseline")
     for phase in phases:
         r = report[phase]
-        print(f"{phase}: {r['requests']} requests ({r['workers']} at a time) over {r['seconds']} s on {r['instances']} instances: "
+        print(f"{phase}: {r['requests']} requests ({r['workers']} at a time) over {r['seconds']} s "
+              f"on {r['instances']} instances: "
               f"{r['allowed']} allowed (limit allows {r['allowed_floor']}..{r['allowed_ceiling']}), "
               f"{r['refused_429']} x 429, first 429 after {r['first_429_after_allowed']} allowed, "
               f"{r['observed_rate_per_minute_after_burst']}/min after the burst")

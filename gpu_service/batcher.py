@@ -12,9 +12,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class Overloaded(RuntimeError):
@@ -120,7 +121,7 @@ class Batcher:
             for item in batch:
                 item.future.set_exception(exc)
             return
-        for item, output in zip(batch, outputs):
+        for item, output in zip(batch, outputs, strict=True):  # lengths checked above
             item.future.set_result(output)
         try:
             self._on_batch(BatchStats(len(batch), time.perf_counter() - started,

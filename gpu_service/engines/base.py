@@ -42,14 +42,14 @@ class Engine(abc.ABC):
         Returns one float32 mask per image, in [0, 1], with the image's own size
         (height x width)."""
         predictions = self.forward([self.prepare(image) for image in images])
-        return [self.finish(p, image.size) for p, image in zip(predictions, images)]
+        return [self.finish(p, image.size) for p, image in zip(predictions, images, strict=True)]
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """Whether `exc` from forward() means the batch was too big for the device."""
         text = str(exc).lower()
         return isinstance(exc, MemoryError) or "out of memory" in text or "failed to allocate memory" in text
 
-    def release_memory(self) -> None:
+    def release_memory(self) -> None:  # noqa: B027 (an optional hook: a no-op unless a device caches)
         """Give cached device memory back after an out-of-memory error."""
 
     def memory_bytes(self) -> int:

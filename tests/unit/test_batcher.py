@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gpu_service.batcher import Batcher, Overloaded, OutOfMemory
+from gpu_service.batcher import Batcher, OutOfMemory, Overloaded
 
 
 class SlowDouble:

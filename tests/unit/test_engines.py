@@ -32,7 +32,7 @@ def photo(width=300, height=200, seed=0) -> Image.Image:
 
 def check_masks(masks, images):
     assert len(masks) == len(images)
-    for mask, image in zip(masks, images):
+    for mask, image in zip(masks, images, strict=True):
         assert mask.shape == (image.height, image.width) and mask.dtype == np.float32
         assert 0.0 <= mask.min() and mask.max() <= 1.0
         assert mask.std() > 0  # not a constant map
