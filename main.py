@@ -50,21 +50,14 @@ def _envelope(cloud_event) -> PushEnvelope | None:
 @functions_framework.http
 def upload_url(request):
     settings = get_settings()
-    cors, refusal = http.admit(request, "POST", settings)
-    if refusal:
+    admitted, refusal = http.admit_json(request, UploadUrlRequest, "upload_url", settings, rate_limiter)
+    if admitted is None:
         return refusal
-    body, bad = http.parse_body(request, UploadUrlRequest, cors)
-    sessions = http.sessions(settings)
-    session = sessions.verify(body.session_id) if body else None
-    # Garbage counts against the caller's IP as much as a good request does.
-    if limited := http.rate_limited(request, "upload_url", session, settings, cors, rate_limiter):
-        return limited
-    if bad:
-        return bad
+    body, session, cors = admitted.body, admitted.session, admitted.cors
     # A valid session is kept; any other gets a new one, which the widget sends back from now on.
     token = body.session_id
     if session is None:
-        session, token = sessions.issue()
+        session, token = http.sessions(settings).issue()
     pipeline = adapters()
     try:
         response = upload_url_fn.handle(body.model_copy(update={"session_id": session}), jobs=pipeline.jobs,
@@ -101,15 +94,10 @@ def job_status(request):
 def warm(request):
     """A shopper's intent to upload: answered 202 at once, whatever the policy decides."""
     settings = get_settings()
-    cors, refusal = http.admit(request, "POST", settings)
-    if refusal:
+    admitted, refusal = http.admit_json(request, WarmRequest, "warm", settings, rate_limiter)
+    if admitted is None:
         return refusal
-    body, bad = http.parse_body(request, WarmRequest, cors)
-    session = http.sessions(settings).verify(body.session_id) if body else None
-    if limited := http.rate_limited(request, "warm", session, settings, cors, rate_limiter):
-        return limited
-    if bad:
-        return bad
+    cors = admitted.cors
     summary = warm_fn.handle(datetime.now(timezone.utc), store=ops().store, publisher=adapters().publisher,
                              settings=settings)
     # The outcome only: the policy's reasons (budget, emergency) are the store's business.
@@ -120,15 +108,10 @@ def warm(request):
 def variant(request):
     """A done job's cut-out rendered to a spec from its stored mask (no GPU): a signed GET URL."""
     settings = get_settings()
-    cors, refusal = http.admit(request, "POST", settings)
-    if refusal:
+    admitted, refusal = http.admit_json(request, VariantRequest, "variant", settings, rate_limiter)
+    if admitted is None:
         return refusal
-    body, bad = http.parse_body(request, VariantRequest, cors)
-    session = http.sessions(settings).verify(body.session_id) if body else None
-    if limited := http.rate_limited(request, "variant", session, settings, cors, rate_limiter):
-        return limited
-    if bad:
-        return bad
+    body, cors = admitted.body, admitted.cors
     pipeline = adapters()
     try:
         answer = variant_fn.handle(body, jobs=pipeline.jobs, blobs=pipeline.blobs, settings=settings)

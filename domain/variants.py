@@ -97,12 +97,6 @@ def object_name(job_id: str, spec: dict) -> str:
     return f"variants/{job_id}/{spec_hash(spec)}.{EXTENSIONS[spec['format']]}"
 
 
-def mask_object(job_id: str) -> str:
-    """Where the pipeline keeps a done job's mask (results bucket): lossless 8-bit grey PNG,
-    the size of the decoded, upright upload."""
-    return f"masks/{job_id}.png"
-
-
 def crop_box(box: tuple[int, int, int, int] | None, size: tuple[int, int], margin: float
              ) -> tuple[int, int, int, int]:
     """The subject's box (left, top, right, bottom; None: no subject above the threshold) grown

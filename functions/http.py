@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -151,3 +152,28 @@ def cors_or_refusal(request, allowed: list[str]):
     if origin and not cors:
         return None, error(403, "origin_not_allowed")
     return cors, None
+
+
+@dataclass
+class Admitted:
+    """A public JSON POST that passed admit_json: its body, its verified session (or None) and CORS headers."""
+    body: object
+    session: str | None
+    cors: dict
+
+
+def admit_json(request, model, function: str, settings, limiter) -> tuple[Admitted | None, object]:
+    """What every public JSON POST does, in order: admit (trace, CORS, method), parse the body,
+    verify its session, count the request against the rate limits (garbage counts against the
+    caller's address as much as a good request does), then refuse a bad body.
+    Returns (the admitted request, None) or (None, the whole answer)."""
+    cors, refusal = admit(request, "POST", settings)
+    if refusal:
+        return None, refusal
+    body, bad = parse_body(request, model, cors)
+    session = sessions(settings).verify(body.session_id) if body else None
+    if limited := rate_limited(request, function, session, settings, cors, limiter):
+        return None, limited
+    if bad:
+        return None, bad
+    return Admitted(body, session, cors), None

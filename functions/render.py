@@ -18,9 +18,9 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.logs import log
 from adapters.messages import Publisher
 from domain import subject
+from domain.outputs import mask_name, result_name
 from events.schemas import JobEvent, RenderRequest, encode
 from gpu_service import imaging, masks
-from gpu_service.worker import mask_name, result_name
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ _PERMANENT = {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: 
 def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
     """Returns what happened, as a short outcome word (for logs and tests)."""
     s = settings
-    name = result_name(request.as_segment_request())
+    name = result_name(request.job_id, request.output_format)
     if blobs.exists(s.results_bucket, name):
         _report(publisher, s, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, cache_hit=True))
         return "duplicate"

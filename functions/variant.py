@@ -17,7 +17,8 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from domain.jobs import State
-from domain.variants import JOB_ID, MEDIA_TYPES, BadSpec, VariantRequest, canonical, mask_object, object_name
+from domain.outputs import mask_name
+from domain.variants import JOB_ID, MEDIA_TYPES, BadSpec, VariantRequest, canonical, object_name
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _render(job, spec: dict, blobs: BlobStore, settings: Settings, render) -> by
     from gpu_service.render import BadMask
 
     try:
-        mask = blobs.read(settings.results_bucket, mask_object(job.job_id))
+        mask = blobs.read(settings.results_bucket, mask_name(job.job_id))
     except NotFound as gone:
         raise Refused(409, "no_mask", "this cut-out was made before masks were kept: upload the photo again") from gone
     try:

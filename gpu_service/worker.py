@@ -28,7 +28,7 @@ from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
-from domain import subject
+from domain import outputs, subject
 from domain.cache import EngineIdentity, entry_for
 from events.schemas import JobEvent, SegmentRequest
 from events.schemas import encode as encode_message
@@ -60,12 +60,7 @@ class _Abandon(Exception):
 
 
 def result_name(request: SegmentRequest) -> str:
-    return f"results/{request.job_id}.{request.output_format}"
-
-
-def mask_name(job_id: str) -> str:
-    """The job's mask in the results bucket (gpu_service/masks.py), written before its result."""
-    return f"masks/{job_id}.png"
+    return outputs.result_name(request.job_id, request.output_format)
 
 
 def _failure_reason(exc: Exception) -> str:
@@ -172,7 +167,7 @@ class Worker:
         """The job's mask, then the cache entry for these bytes, both write-once and before the
         result: a result that exists always has its mask (and a redelivery rewrites neither)."""
         s = self.settings
-        self.blobs.write_once(s.results_bucket, mask_name(job_id), masks.encode(alpha), masks.CONTENT_TYPE)
+        self.blobs.write_once(s.results_bucket, outputs.mask_name(job_id), masks.encode(alpha), masks.CONTENT_TYPE)
         if self.identity is not None and (entry := entry_for(data, self.identity)):
             # An entry already there is the same photo's mask from the same weights: keep it.
             self.blobs.write_once(s.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from domain.jobs import Job, State
-from domain.variants import mask_object
+from domain.outputs import mask_name
 
 
 def photo_and_mask(size=(160, 120)) -> tuple[bytes, bytes]:
@@ -36,7 +36,7 @@ def _encode(image: Image.Image, fmt: str, **options) -> bytes:
 
 def store_mask(blobs, settings, job_id: str, mask_png: bytes) -> None:
     """What the pipeline leaves for a done job: its mask beside the result."""
-    blobs.write_once(settings.results_bucket, mask_object(job_id), mask_png, "image/png")
+    blobs.write_once(settings.results_bucket, mask_name(job_id), mask_png, "image/png")
 
 
 def done_job(jobs, blobs, settings, state: State = State.DONE, size=(160, 120), put_photo=None,

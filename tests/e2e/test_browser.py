@@ -418,12 +418,12 @@ def _keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from domain.variants import mask_object
+    from domain.outputs import mask_name
 
     with stack.client_env():
         client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
-    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
-    if blob.exists():  # the pipeline keeps it (gpu_service/worker.py mask_name)
+    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_name(job_id))
+    if blob.exists():  # the pipeline keeps it (domain/outputs.py mask_name)
         return
     out = io.BytesIO()
     cut_out.getchannel("A").save(out, "PNG")

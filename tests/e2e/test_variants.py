@@ -9,7 +9,7 @@ import pytest
 import requests
 from PIL import Image
 
-from domain.variants import mask_object
+from domain.outputs import mask_name
 from tests.e2e.helpers import SegmentTap, photo_bytes
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ def keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
     """The mask as the pipeline keeps it (masks/{job_id}.png, lossless grey, the upright photo's
     size), unless the pipeline kept it already: the cut-out's alpha, which is the model's mask
     for a photo without transparency."""
-    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_object(job_id))
+    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_name(job_id))
     if blob.exists():
         assert Image.open(io.BytesIO(blob.download_as_bytes())).size == cut_out.size
         return

@@ -11,6 +11,7 @@ from PIL import Image
 
 from domain.cache import EngineIdentity, cache_key, entry_for, entry_name, upload_digest
 from domain.jobs import Job, State
+from domain.outputs import mask_name
 from events.schemas import (
     GcsObjectEvent,
     JobEvent,
@@ -23,7 +24,7 @@ from events.schemas import (
 from functions import cost_report, dead_letter, intake, job_events, render, upload_url
 from gpu_service import imaging, masks
 from gpu_service.models import U2NETP_SHA256
-from gpu_service.worker import Outcome, Worker, mask_name, result_name
+from gpu_service.worker import Outcome, Worker, result_name
 from local_stack import topology
 from settings import Settings
 from tests.fakes import FakeBlobs, FakeJobs, FakeLeases, FakePublisher
