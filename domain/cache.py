@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 # The U^2-Net-p engine refuses any other weights (gpu_service/engines/u2netp.py checks
-# gpu_service/models.py U2NETP_SHA256), so its name pins its checksum; a test keeps the two equal.
+# gpu_service/engines/weights.py U2NETP_SHA256), so its name pins its checksum; a test keeps the two equal.
 PINNED_CHECKSUMS = {"u2netp": "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"}
 ENTRY_PREFIX = "cache/"
 _HEX64 = re.compile(r"[0-9a-f]{64}")

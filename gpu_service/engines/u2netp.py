@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gpu_service.engines.base import Engine, EngineError
-from gpu_service.models import U2NETP_SHA256, sha256
+from gpu_service.engines.base import Engine, EngineError, normalise
+from gpu_service.engines.weights import U2NETP_SHA256, sha256
 
 SIZE = (320, 320)
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 class U2NetP(Engine):
@@ -53,8 +51,8 @@ class U2NetP(Engine):
     def prepare(self, image: Image.Image) -> np.ndarray:
         small = np.asarray(image.convert("RGB").resize(SIZE, Image.Resampling.LANCZOS, reducing_gap=3.0),
                            dtype=np.float32)
-        small = small / max(float(small.max()), 1e-6)
-        return ((small - MEAN) / STD).transpose(2, 0, 1)
+        # rembg's u2netp pre-processing: scaled by the image's own maximum, not by 255.
+        return normalise(small / max(float(small.max()), 1e-6))
 
     def forward(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         n = len(self._narrow)

@@ -23,7 +23,7 @@ from events.schemas import (
 )
 from functions import cost_report, dead_letter, intake, job_events, render, upload_url
 from gpu_service import imaging, masks
-from gpu_service.models import U2NETP_SHA256
+from gpu_service.engines.weights import U2NETP_SHA256
 from gpu_service.worker import Outcome, Worker, result_name
 from local_stack import topology
 from settings import Settings
