@@ -53,7 +53,7 @@ def compare(photos: dict[str, bytes], rounds: int) -> dict:
 
     def ours(data: bytes) -> bytes:
         image = imaging.decode(data)
-        return imaging.encode(imaging.cut_out(image, engine.predict([image])[0]), "png")
+        return imaging.compose(image, engine.predict([image])[0])
 
     def theirs(data: bytes) -> bytes:
         return rembg.remove(data, session=session)
@@ -108,7 +108,7 @@ def serve(photos: dict[str, bytes], rounds: int, clients: int) -> dict:
     def ours(data: bytes) -> bytes:
         image = imaging.decode(data)
         mask = engine.finish(batcher(engine.prepare(image)), image.size)
-        return imaging.encode(imaging.cut_out(image, mask), "png")
+        return imaging.compose(image, mask)
 
     def theirs(data: bytes) -> bytes:
         return rembg.remove(data, session=session)

@@ -29,10 +29,10 @@ _PERMANENT = {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: 
 
 def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
     """Returns what happened, as a short outcome word (for logs and tests)."""
-    s = settings
     name = result_name(request.job_id, request.output_format)
-    if blobs.exists(s.results_bucket, name):
-        _report(publisher, s, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, cache_hit=True))
+    if blobs.exists(settings.results_bucket, name):
+        _report(publisher, settings,
+                JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, cache_hit=True))
         return "duplicate"
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -44,31 +44,31 @@ def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, se
         clock = now
 
     try:
-        stored = blobs.read(s.cache_bucket, request.cache_entry, max_bytes=s.max_upload_bytes)
-        mask, saved = masks.decode(stored, s.max_pixels)
+        stored = blobs.read(settings.cache_bucket, request.cache_entry, max_bytes=settings.max_upload_bytes)
+        mask, saved = masks.decode(stored, settings.max_pixels)
     except (NotFound, masks.BadMask) as gone:  # expired since intake looked, or not ours: the GPU path
-        return _to_gpu(request, publisher, s, f"cache entry unusable: {gone}")
+        return _to_gpu(request, publisher, settings, f"cache entry unusable: {gone}")
     try:
-        data = blobs.read(request.bucket, request.object, request.generation, max_bytes=s.max_upload_bytes)
+        data = blobs.read(request.bucket, request.object, request.generation, max_bytes=settings.max_upload_bytes)
         lap("download")
-        image = imaging.decode(data, s.render_decode_budget)
+        image = imaging.decode(data, settings.render_decode_budget)
         lap("decode")
     except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:
         reason = exc.reason if isinstance(exc, imaging.BadImage) else _PERMANENT[type(exc)]
-        _report(publisher, s, JobEvent(job_id=request.job_id, kind="failed", reason=reason, detail=str(exc)[:300],
-                                       timings=timings))
+        _report(publisher, settings, JobEvent(job_id=request.job_id, kind="failed", reason=reason,
+                                              detail=str(exc)[:300], timings=timings))
         return f"failed:{reason}"
     if mask.shape != (image.height, image.width):
-        return _to_gpu(request, publisher, s, f"mask {mask.shape[::-1]} does not fit image {image.size}")
+        return _to_gpu(request, publisher, settings, f"mask {mask.shape[::-1]} does not fit image {image.size}")
     # The subject gate's verdict is the mask's: the same as the GPU job's (a no-subject one never left a mask).
     weak = subject.assess(mask).verdict is subject.Verdict.WEAK
-    output = imaging.compose(image, mask, request.effect, request.output_format, s.output_max_side)
+    output = imaging.compose(image, mask, request.effect, request.output_format, settings.output_max_side)
     lap("render")
-    blobs.write_once(s.results_bucket, mask_name(request.job_id), masks.encode(masks.quantise(mask)),
+    blobs.write_once(settings.results_bucket, mask_name(request.job_id), masks.encode(masks.quantise(mask)),
                      masks.CONTENT_TYPE)
-    written = blobs.write_once(s.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
+    written = blobs.write_once(settings.results_bucket, name, output, imaging.OUTPUT_TYPES[request.output_format])
     lap("upload")
-    _report(publisher, s, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, timings=timings,
+    _report(publisher, settings, JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, timings=timings,
                                    cache_hit=True, gpu_seconds_saved=saved, low_confidence=weak))
     log(logger, logging.INFO, "job done from the cache", job_id=request.job_id, written=written,
         gpu_seconds_saved=saved, low_confidence=weak, **timings)

@@ -104,16 +104,17 @@ class Runtime:
                 self._enter("failed")
                 self.load_error = str(exc)[:300]
                 raise
-            s = self.settings
-            self.batcher = Batcher(engine.forward, max_batch=s.batch_max_size, max_wait=s.batch_max_wait_ms / 1000,
-                                   max_queue=max(s.max_pending, s.batch_max_size) * 2,
+            settings = self.settings
+            self.batcher = Batcher(engine.forward, max_batch=settings.batch_max_size,
+                                   max_wait=settings.batch_max_wait_ms / 1000,
+                                   max_queue=max(settings.max_pending, settings.batch_max_size) * 2,
                                    is_out_of_memory=engine.is_out_of_memory, release_memory=engine.release_memory,
                                    on_batch=_observe_batch)
             self.engine = engine
             self.load_seconds = time.perf_counter() - started
             metrics.MODEL_LOAD_SECONDS.set(self.load_seconds)
             self.worker = Worker(blobs=a.blobs, leases=a.leases, publisher=metrics.StageObservingPublisher(a.publisher),
-                                 segment=self.segment, settings=s,
+                                 segment=self.segment, settings=settings,
                                  identity=EngineIdentity(engine.name, engine.checksum))
             # A job queued before this moment waited for this instance to start (a cold start).
             self.worker.ready_at = datetime.now(timezone.utc)
@@ -193,7 +194,7 @@ class Runtime:
             metrics.IN_FLIGHT.set(self._pending)
 
     def info(self) -> dict:
-        s = self.settings
+        settings = self.settings
         return {**self.engine.info(), "load_seconds": round(self.load_seconds or 0, 3), "warmed": self._warmed,
-                "batch_max_size": s.batch_max_size, "batch_max_wait_ms": s.batch_max_wait_ms,
-                "max_pending": s.max_pending}
+                "batch_max_size": settings.batch_max_size, "batch_max_wait_ms": settings.batch_max_wait_ms,
+                "max_pending": settings.max_pending}

@@ -91,21 +91,21 @@ class Worker:
         if self.blobs.exists(self.settings.results_bucket, name):
             self._report(JobEvent(job_id=request.job_id, kind="succeeded", result_object=name))
             return Outcome.DUPLICATE
-        s = self.settings
-        deadline = time.monotonic() + s.job_deadline_seconds
+        settings = self.settings
+        deadline = time.monotonic() + settings.job_deadline_seconds
         holder = uuid.uuid4().hex
-        attempt = self.leases.acquire(request.job_id, holder, s.lease_seconds)
+        attempt = self.leases.acquire(request.job_id, holder, settings.lease_seconds)
         if attempt is None:
             return Outcome.BUSY
         try:
-            with LeaseKeeper(self.leases, request.job_id, holder, seconds=s.lease_seconds,
-                             every=s.lease_renew_interval) as keeper:
+            with LeaseKeeper(self.leases, request.job_id, holder, seconds=settings.lease_seconds,
+                             every=settings.lease_renew_interval) as keeper:
                 cold = self.ready_at is not None and request.queued_at < self.ready_at
                 self._report(JobEvent(job_id=request.job_id, kind="started", attempt=attempt, cold_start=cold))
                 return self._run(request, name, attempt, keeper, deadline)
         except _Abandon as why:
             log(logger, logging.WARNING, "job abandoned: nothing written, Pub/Sub will redeliver",
-                job_id=request.job_id, attempt=attempt, why=str(why), deadline_seconds=s.job_deadline_seconds)
+                job_id=request.job_id, attempt=attempt, why=str(why), deadline_seconds=settings.job_deadline_seconds)
             return Outcome.ABANDONED
         finally:
             self.leases.release(request.job_id, holder)  # a no-op when the lease went to another worker
@@ -166,9 +166,10 @@ class Worker:
     def _keep_mask(self, job_id: str, data: bytes, alpha: np.ndarray, seconds: float) -> None:
         """The job's mask, then the cache entry for these bytes, both write-once and before the
         result: a result that exists always has its mask (and a redelivery rewrites neither)."""
-        s = self.settings
-        self.blobs.write_once(s.results_bucket, outputs.mask_name(job_id), masks.encode(alpha), masks.CONTENT_TYPE)
+        settings = self.settings
+        self.blobs.write_once(settings.results_bucket, outputs.mask_name(job_id), masks.encode(alpha),
+                              masks.CONTENT_TYPE)
         if self.identity is not None and (entry := entry_for(data, self.identity)):
             # An entry already there is the same photo's mask from the same weights: keep it.
-            self.blobs.write_once(s.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),
+            self.blobs.write_once(settings.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),
                                   masks.CONTENT_TYPE)
