@@ -12,7 +12,6 @@ the GPU path instead: a miss costs a forward pass, never a wrong cut-out.
 from __future__ import annotations
 
 import logging
-import time
 
 from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
 from adapters.logs import log
@@ -21,6 +20,7 @@ from domain import subject
 from domain.outputs import mask_name, result_name
 from events.schemas import JobEvent, RenderRequest, encode
 from gpu_service import imaging, masks
+from gpu_service.stopwatch import Stopwatch
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,14 +34,8 @@ def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, se
         _report(publisher, settings,
                 JobEvent(job_id=request.job_id, kind="succeeded", result_object=name, cache_hit=True))
         return "duplicate"
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(now - clock, 4)
-        clock = now
+    watch = Stopwatch()
+    lap, timings = watch.lap, watch.timings
 
     try:
         stored = blobs.read(settings.cache_bucket, request.cache_entry, max_bytes=settings.max_upload_bytes)

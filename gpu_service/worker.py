@@ -34,6 +34,7 @@ from events.schemas import JobEvent, SegmentRequest
 from events.schemas import encode as encode_message
 from gpu_service import imaging, masks
 from gpu_service.lease_keeper import LeaseKeeper
+from gpu_service.stopwatch import Stopwatch
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -112,18 +113,14 @@ class Worker:
 
     def _run(self, request: SegmentRequest, name: str, attempt: int, keeper: LeaseKeeper,
              deadline: float) -> Outcome:
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = round(now - clock, 4)
-            clock = now
+        def still_ours(stage: str) -> None:
             if keeper.lost:
                 raise _Abandon(f"lease lost during {stage}")
             if time.monotonic() >= deadline:
                 raise _Abandon(f"deadline passed during {stage}")
+
+        watch = Stopwatch(after_lap=still_ours)
+        lap, timings = watch.lap, watch.timings
 
         try:
             # Raw bytes, bounded by metadata first; the decode has its own budget (intake is not trusted).
