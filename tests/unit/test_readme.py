@@ -14,3 +14,17 @@ def test_every_setting_is_in_the_configuration_table():
 
 def test_the_two_commands_are_given():
     assert "make demo" in README and "make test" in README
+
+
+def test_the_layout_table_names_every_folder_and_only_folders_that_exist():
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    folders = {path.split("/")[0] for path in tracked if "/" in path and not path.startswith(".")}
+    table = README[README.index("| folder | what it is |"):]
+    table = table[:table.index("\n\n")]
+    named = {name.rstrip("/") for name in re.findall(r"`([\w.]+/?)`", table)}
+    assert folders - named == set(), "folders missing from the README's layout table"
+    assert {n for n in named if not (root / n).exists()} == set(), "the table names what does not exist"
