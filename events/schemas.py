@@ -122,23 +122,16 @@ class SegmentRequest(_Lenient):
     queued_at: datetime = Field(default_factory=utcnow)
 
 
-class RenderRequest(_Lenient):
-    """Intake -> the render function: a cache hit, cut out from `cache_entry` without the GPU."""
+class RenderRequest(SegmentRequest):
+    """Intake -> the render function: a segment request whose mask is cached at `cache_entry`,
+    cut out without the GPU."""
 
-    job_id: str
-    bucket: str
-    object: str
-    generation: str
     cache_entry: str
-    output_format: Literal["png", "webp", "jpeg"] = "png"
-    effect: Literal["none", "blackwhite"] = "none"
-    queued_at: datetime = Field(default_factory=utcnow)
+    content_type: str = ""  # requests published before it was carried still validate
 
-    def as_segment_request(self, content_type: str = "") -> SegmentRequest:
+    def as_segment_request(self) -> SegmentRequest:
         """The GPU path for the same job (the entry expired or does not fit)."""
-        return SegmentRequest(job_id=self.job_id, bucket=self.bucket, object=self.object,
-                              generation=self.generation, content_type=content_type,
-                              output_format=self.output_format, effect=self.effect, queued_at=self.queued_at)
+        return SegmentRequest.model_validate(self.model_dump(exclude={"cache_entry"}))
 
 
 class JobEvent(_Lenient):

@@ -86,14 +86,12 @@ def _as_rejected(refused: Exception) -> Rejected:
 
 def _publish(job: Job, event: GcsObjectEvent, publisher: Publisher, settings: Settings, jobs: JobRepository) -> None:
     job_id = job.job_id
-    where = {"job_id": job_id, "bucket": event.bucket, "object": event.name, "generation": event.generation,
-             "output_format": job.output_format, "effect": job.effect}
+    request = SegmentRequest(job_id=job_id, bucket=event.bucket, object=event.name, generation=event.generation,
+                             content_type=job.content_type, output_format=job.output_format, effect=job.effect)
     if job.cache_entry:
-        publisher.publish(settings.render_topic, encode(RenderRequest(cache_entry=job.cache_entry, **where)),
-                          job_id=job_id)
-    else:
-        publisher.publish(settings.segment_topic, encode(SegmentRequest(content_type=job.content_type, **where)),
-                          job_id=job_id)
+        request = RenderRequest(**request.model_dump(), cache_entry=job.cache_entry)
+    publisher.publish(settings.render_topic if job.cache_entry else settings.segment_topic, encode(request),
+                      job_id=job_id)
 
     def mark(j: Job) -> bool:
         if j.request_published:
