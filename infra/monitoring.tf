@@ -130,9 +130,10 @@ locals {
 
 # Every upload intake queues, labelled by whether a stored mask served it (domain/cache.py).
 # https://cloud.google.com/logging/docs/logs-based-metrics/counter-metrics
+# Per deployment: staging's metric counts staging's intake (underscores: the name is also a PromQL name).
 resource "google_logging_metric" "cache_lookups" {
-  name   = "cache_lookups"
-  filter = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"intake\" AND jsonPayload.message=\"upload queued\""
+  name   = "cache_lookups${replace(local.suffix, "-", "_")}"
+  filter = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.function_names["intake"]}\" AND jsonPayload.message=\"upload queued\""
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "INT64"

@@ -272,3 +272,12 @@ def test_the_staging_steps_deploy_staging_names_only():
         assert "--environment production" not in text and "deploy.canary" not in text, step_id
     assert "--environment staging" in json.dumps(steps.step("plan-staging"))
     assert os.path.basename(".deploy/staging/service.yaml") in json.dumps(steps.step("deploy-staging-service"))
+
+
+def test_staging_is_planned_from_the_same_deployment_settings_as_production():
+    """Every setting production's plan-functions hands the deploy tools, staging's plan hands them too
+    (once, staging's cache bucket fell back to the default name and its cache lookups were off)."""
+    def names(step_id):
+        return {entry.split("=", 1)[0] for entry in steps.step(step_id).get("env", [])}
+
+    assert names("plan-functions") - {"PYTHONPATH"} <= names("plan-staging")
