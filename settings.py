@@ -164,15 +164,13 @@ class Settings(BaseSettings):
     def intake_decode_budget(self) -> Budget:
         """Half of intake's memory for the check: the rest holds the interpreter with main
         imported, the upload's bytes (up to max_upload_bytes) and the framework."""
-        return Budget(memory_bytes=self.intake_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
-                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+        return self._half_of(self.intake_memory_mib)
 
     @property
     def variant_decode_budget(self) -> Budget:
         """Half of the variant function's memory for the photo's decode; the rest holds the
         interpreter, the photo's bytes, the mask and the render (tests/unit/test_variant_memory.py)."""
-        return Budget(memory_bytes=self.variant_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
-                      max_pixels=self.max_pixels, max_side=self.output_max_side)
+        return self._half_of(self.variant_memory_mib)
 
     @property
     def gpu_decode_budget(self) -> Budget:
@@ -186,7 +184,11 @@ class Settings(BaseSettings):
     def render_decode_budget(self) -> Budget:
         """Half the render function's memory for the decode, as intake's check (the rest
         holds the mask, the cut-out and its encoding: measured in docs/cache.md)."""
-        return Budget(memory_bytes=self.render_memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
+        return self._half_of(self.render_memory_mib)
+
+    def _half_of(self, memory_mib: int) -> Budget:
+        """A function's decode budget: half its deployed memory, the shared CPU and pixel limits."""
+        return Budget(memory_bytes=memory_mib * MB // 2, cpu_seconds=self.decode_cpu_seconds,
                       max_pixels=self.max_pixels, max_side=self.output_max_side)
 
     @property

@@ -11,16 +11,12 @@ Storage reads and writes are left out of both.
 from __future__ import annotations
 
 import argparse
-import io
 import time
-
-import numpy as np
-from PIL import Image
 
 from bench import engines
 from bench.common import median, p95, phone_photo, sample_bytes, sample_names, write
 from domain.variants import VariantSpec, canonical
-from gpu_service import imaging
+from gpu_service import imaging, masks
 from gpu_service.render import render
 from settings import Settings
 
@@ -43,9 +39,7 @@ def segment(engine, photo: bytes) -> tuple[float, float, bytes]:
     mask = engine.finish(prediction, image.size)
     imaging.compose(image, mask)
     seconds = time.perf_counter() - started
-    out = io.BytesIO()
-    Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").save(out, "PNG")
-    return seconds, forward, out.getvalue()
+    return seconds, forward, masks.encode(masks.quantise(mask))
 
 
 def run(engine, photos: list[bytes], rounds: int) -> dict:

@@ -10,15 +10,17 @@ from datetime import date, datetime, time, timedelta, timezone
 from adapters.ops import OpsStore
 from domain import warmups as warmup_figures
 from functions.kpi_report import load_targets
-from settings import Settings
-
-# The plan's ceiling, from the KPI targets (reports/kpis.yaml).
-PLAN_CEILING_PER_1000 = load_targets().get("cost_per_1000_images").limit
-JOB_RETENTION_DAYS = Settings().job_retention_days
+from settings import get_settings
 
 
 def handle(*, store: OpsStore, day: date | None = None, schedule=None) -> dict:
-    return {**_spend(store), "cache": _cache(store), "warmups": _warmups(store, day, schedule)}
+    spend = store.latest_spend()
+    # Since the budget period began; before any budget notification, over the jobs' retention
+    # (older jobs are gone: Firestore's TTL).
+    since = spend["interval_start"] if spend else (
+        datetime.now(timezone.utc) - timedelta(days=get_settings().job_retention_days))
+    done = store.jobs_done_since(since)
+    return {**_spend(spend, done), "cache": _cache(store, since, done), "warmups": _warmups(store, day, schedule)}
 
 
 def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
@@ -37,13 +39,13 @@ def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
     return {"day": day.isoformat(), "time_zone": schedule.time_zone, **result.as_dict()}
 
 
-def _spend(store: OpsStore) -> dict:
-    spend = store.latest_spend()
+def _spend(spend: dict | None, images: int) -> dict:
+    """The period's spend over the `images` done in it, against the plan's ceiling (reports/kpis.yaml)."""
+    ceiling = load_targets().get("cost_per_1000_images").limit
     if spend is None:
         return {"spend": None, "images_processed": None, "cost_per_1000_images": None,
-                "plan_ceiling_per_1000": PLAN_CEILING_PER_1000, "note": "no budget notification received yet"}
+                "plan_ceiling_per_1000": ceiling, "note": "no budget notification received yet"}
     since = spend["interval_start"]
-    images = store.jobs_done_since(since)
     cost = float(spend["cost"])
     return {
         "interval_start": since.isoformat(),
@@ -54,17 +56,12 @@ def _spend(store: OpsStore) -> dict:
         "budget_fraction": round(float(spend.get("fraction", 0.0)), 4),
         "images_processed": images,
         "cost_per_1000_images": round(cost / images * 1000, 2) if images else None,
-        "plan_ceiling_per_1000": PLAN_CEILING_PER_1000,
+        "plan_ceiling_per_1000": ceiling,
     }
 
 
-def _cache(store: OpsStore, now: datetime | None = None) -> dict:
-    """Since the budget period began; before any budget notification, over the jobs' retention
-    (older jobs are gone: Firestore's TTL). A miss is a done job that took the GPU path."""
-    spend = store.latest_spend()
-    now = now or datetime.now(timezone.utc)
-    since = spend["interval_start"] if spend else now - timedelta(days=JOB_RETENTION_DAYS)
-    done = store.jobs_done_since(since)
+def _cache(store: OpsStore, since: datetime, done: int) -> dict:
+    """Of the `done` jobs since `since`, those served from the mask cache; a miss took the GPU path."""
     hits, saved = store.cache_hits_since(since)
     return {"since": since.isoformat(), "hits": hits, "misses": max(0, done - hits),
             "hit_rate": round(hits / done, 4) if done else None, "gpu_seconds_saved": round(saved, 3)}

@@ -40,7 +40,7 @@ def handle(now: datetime, *, store: OpsStore, publisher: Publisher, settings: Se
                       emergency=store.emergency() is not None,
                       budget_spent=spend is not None and float(spend.get("fraction", 0.0)) >= EMERGENCY_AT,
                       schedule=schedule)
-    outcome, reason = ("sent", decision.reason) if decision.warmup else ("skipped", decision.reason)
+    outcome, reason = ("sent" if decision.warmup else "skipped"), decision.reason
     if decision.warmup:
         # One intent warm-up per warm window across every instance and shopper: two
         # shoppers deciding at once both pass the policy, only one takes the slot.

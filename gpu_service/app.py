@@ -36,11 +36,6 @@ def runtime_of(request: Request) -> Runtime | None:
     return request.app.state.runtime
 
 
-def _retry_after(runtime: Runtime | None) -> dict:
-    settings = runtime.settings if runtime else get_settings()
-    return {"Retry-After": str(settings.shed_retry_after_seconds)}
-
-
 # --- probes: for Cloud Run and for people -------------------------------------------------
 probes = APIRouter()
 
@@ -106,6 +101,7 @@ pubsub = APIRouter()
 @pubsub.post("/pubsub/segment")
 async def segment(request: Request, runtime: Runtime | None = Depends(runtime_of)):
     settings = runtime.settings if runtime else get_settings()
+    retry_after = {"Retry-After": str(settings.shed_retry_after_seconds)}
     logs.set_trace(request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent"),
                    settings.google_cloud_project)
     try:
@@ -118,11 +114,11 @@ async def segment(request: Request, runtime: Runtime | None = Depends(runtime_of
         return Response(status_code=204)
     if not (runtime and runtime.ready):
         metrics.REQUESTS.labels("not_ready").inc()
-        return Response(status_code=503, headers=_retry_after(runtime))
+        return Response(status_code=503, headers=retry_after)
     # Admission is the one shedding point: the batcher's queue holds twice what it lets in.
     if not runtime.try_admit():
         metrics.REQUESTS.labels("shed").inc()
-        return Response(status_code=429, headers=_retry_after(runtime))
+        return Response(status_code=429, headers=retry_after)
     try:
         outcome = await run_in_threadpool(runtime.worker.process, job)
     except Exception:
@@ -133,7 +129,7 @@ async def segment(request: Request, runtime: Runtime | None = Depends(runtime_of
         runtime.release()
     metrics.REQUESTS.labels(outcome.value).inc()
     if outcome.retry:  # busy elsewhere, or abandoned at its deadline: deliver again later
-        return Response(status_code=503, headers=_retry_after(runtime))
+        return Response(status_code=503, headers=retry_after)
     return Response(status_code=204)
 
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 from domain.decode_budget import Budget, OverBudget, enforce, full_decode_cost
 from domain.image_probe import Malformed, probe
 from domain.uploads import sniff
-from gpu_service import foreground
+from gpu_service import foreground, masks
 from settings import get_settings
 
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
@@ -131,8 +131,9 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none",
     Soft-edge pixels get the subject's estimated colour instead of the photo's
     (gpu_service/foreground.py), so the old background does not show through in
     fur on any output format. The alpha is never changed. This runs on the
-    request's thread, never on the model's batcher thread."""
-    alpha = Image.fromarray(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    request's thread, never on the model's batcher thread. `mask` is the model's float
+    mask in [0, 1], or one already quantised to uint8 (masks.quantise, a stored mask)."""
+    alpha = Image.fromarray(mask if mask.dtype == np.uint8 else masks.quantise(mask), "L")
     if alpha.size != image.size:
         raise ValueError(f"mask {alpha.size} does not match image {image.size}")
     if (source_alpha := image.info.get(SOURCE_ALPHA)) is not None:

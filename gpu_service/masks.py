@@ -1,5 +1,5 @@
 """The mask as an object: a lossless 8-bit grayscale PNG, the model's output quantised
-exactly as cut_out quantises it, so a cut-out rendered from the stored mask is the
+by `quantise`, which imaging.cut_out uses too, so a cut-out rendered from the stored mask is the
 cut-out the GPU service made (pixel for pixel: tests/unit/test_masks.py).
 
 PIL and numpy only: the render function (functions/render.py) reads these too.
@@ -19,7 +19,7 @@ GPU_SECONDS_KEY = "gpu_seconds"
 
 
 def quantise(mask: np.ndarray) -> np.ndarray:
-    """A float mask in [0, 1] to uint8, rounded as imaging.cut_out rounds it."""
+    """A float mask in [0, 1] to uint8, rounded to the nearest step (imaging.cut_out's alpha)."""
     return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 

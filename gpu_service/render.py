@@ -22,10 +22,7 @@ from PIL import Image
 from domain.decode_budget import Budget
 from domain.variants import CROP_ALPHA_THRESHOLD, crop_box
 from gpu_service import imaging
-
-
-class BadMask(ValueError):
-    """The stored mask is not an 8-bit grey PNG of the photo's size."""
+from gpu_service.masks import BadMask  # the one error for a stored mask we cannot use
 
 
 def render(photo: bytes, mask_png: bytes, spec: dict, budget: Budget) -> bytes:
@@ -33,7 +30,7 @@ def render(photo: bytes, mask_png: bytes, spec: dict, budget: Budget) -> bytes:
     photo over `budget` or undecodable, BadMask for a mask that does not fit the photo."""
     image = imaging.decode(photo, budget)
     alpha = read_mask(mask_png, image.size)
-    rgba = imaging.cut_out(image, np.asarray(alpha, dtype=np.float32) / 255.0, spec["effect"])
+    rgba = imaging.cut_out(image, np.asarray(alpha), spec["effect"])
     del image
     if spec["crop_margin"] is not None:
         rgba = rgba.crop(crop_box(subject_box(alpha), rgba.size, spec["crop_margin"]))

@@ -140,7 +140,7 @@ class Worker:
                 raise imaging.BadImage(f"no clear subject in the photo: {gate.detail}", reason="no_subject")
             lap("gate")
             alpha = masks.quantise(mask)  # what cut_out keeps, and what the job's mask object holds
-            output = imaging.compose(image, mask, request.effect, request.output_format,
+            output = imaging.compose(image, alpha, request.effect, request.output_format,
                                      self.settings.output_max_side)
             lap("encode")
         except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:

@@ -1,8 +1,6 @@
-"""Traffic splitting and latency figures for the local Cloud Run router."""
+"""Traffic splitting for the local Cloud Run router (its latency percentiles are domain.kpi.percentile)."""
 
 from __future__ import annotations
-
-import math
 
 
 class Split:
@@ -29,9 +27,3 @@ class Split:
         return chosen
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (None for no values)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]

@@ -124,7 +124,7 @@ def test_every_sample_pet_is_clear_with_the_engines_mask_and_the_ground_truth(u2
 def test_photos_without_a_subject_end_no_subject_or_low_confidence(u2netp):
     verdicts = {name: subject.assess(u2netp.predict([make()])[0]).verdict
                 for name, (kind, make) in non_pets.CORPUS.items() if kind in non_pets.SUBJECTLESS}
-    assert len(verdicts) >= 15
+    assert len(verdicts) == 18  # the set docs/subject_gate.md reports on: none may drop out unseen
     assert [name for name, verdict in verdicts.items() if verdict is Verdict.CLEAR] == []
     assert sum(v is Verdict.NONE for v in verdicts.values()) >= len(verdicts) - 3  # most fail outright
 
