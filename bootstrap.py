@@ -119,7 +119,7 @@ class Ops:
     @property
     def _jobs_db(self):
         """The jobs database (settings.jobs_database: (default) in production): the same client
-        as adapters()', for the store and the reports."""
+        as adapters()', for the jobs repository and the reports."""
         return firestore_client(self.settings.google_cloud_project, self.settings.jobs_database)
 
     @property
@@ -131,8 +131,13 @@ class Ops:
     def store(self) -> OpsStore:
         from adapters.ops import FirestoreOps
 
-        return FirestoreOps(self._ops_db, jobs_client=self._jobs_db, jobs_collection=self.settings.jobs_collection,
-                            known_good_collection=self.settings.known_good_collection)
+        return FirestoreOps(self._ops_db, known_good_collection=self.settings.known_good_collection)
+
+    @cached_property
+    def jobs(self) -> JobRepository:
+        """The jobs the operations functions count (pre-warm, cost report), over adapters()' client
+        without its storage and Pub/Sub clients, which these functions never use."""
+        return FirestoreJobs(self._jobs_db, self.settings.jobs_collection)
 
     @cached_property
     def report_source(self):

@@ -98,7 +98,8 @@ def warm(request):
     if admitted is None:
         return refusal
     cors = admitted.cors
-    summary = warm_fn.handle(datetime.now(timezone.utc), store=ops().store, publisher=adapters().publisher,
+    a = adapters()
+    summary = warm_fn.handle(datetime.now(timezone.utc), store=ops().store, jobs=a.jobs, publisher=a.publisher,
                              settings=settings)
     # The outcome only: the policy's reasons (budget, emergency) are the store's business.
     return http.ok({"outcome": summary["outcome"]}, 202, headers=cors)
@@ -177,8 +178,8 @@ def dead_letter(cloud_event):
 @functions_framework.http
 def prewarm(request):
     operations = ops()
-    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=operations.store, cloud_run=operations.cloud_run,
-                                caller=operations.caller, settings=operations.settings)
+    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=operations.store, jobs=operations.jobs,
+                                cloud_run=operations.cloud_run, caller=operations.caller, settings=operations.settings)
     return http.ok(summary)
 
 
@@ -219,7 +220,8 @@ def rollback(request):
 
 @functions_framework.http
 def cost_report(request):
-    return http.ok(cost_report_fn.handle(store=ops().store))
+    operations = ops()
+    return http.ok(cost_report_fn.handle(store=operations.store, jobs=operations.jobs))
 
 
 @functions_framework.http

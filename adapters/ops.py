@@ -95,28 +95,13 @@ class OpsStore(abc.ABC):
     def warmups_between(self, start: datetime, end: datetime) -> list[datetime]:
         """When each warm-up in [start, end) was sent, oldest first."""
 
-    @abc.abstractmethod
-    def last_job_finished_at(self) -> datetime | None: ...
-
-    @abc.abstractmethod
-    def uploads_between(self, start: datetime, end: datetime) -> list[datetime]:
-        """When each job in [start, end) was queued (its upload arrived and passed intake), oldest first."""
-
-    @abc.abstractmethod
-    def jobs_done_since(self, since: datetime) -> int: ...
-
-    @abc.abstractmethod
-    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
-        """Jobs done since `since` from a cached mask, and the GPU seconds they saved in all."""
-
 
 class FirestoreOps(OpsStore):
-    """`client` is the operations database; `jobs_client` the one jobs live in (read only here)."""
+    """`client` is the operations database. The jobs the operations functions count are
+    read through the jobs repository (adapters/jobs.py), never from here."""
 
-    def __init__(self, client, *, jobs_client=None, jobs_collection: str = "jobs",
-                 known_good_collection: str = "known_good", prefix: str = "ops_"):
+    def __init__(self, client, *, known_good_collection: str = "known_good", prefix: str = "ops_"):
         self._db = client
-        self._jobs = (jobs_client or client).collection(jobs_collection)
         self._known_good = client.collection(known_good_collection)
         self._actions = client.collection(prefix + "actions")
         self._log = client.collection(prefix + "log")
@@ -215,35 +200,3 @@ class FirestoreOps(OpsStore):
 
         query = self._warmups.where(filter=FieldFilter("at", ">=", start)).where(filter=FieldFilter("at", "<", end))
         return sorted(snap.get("at") for snap in query.stream())
-
-    def uploads_between(self, start: datetime, end: datetime) -> list[datetime]:
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = (self._jobs.where(filter=FieldFilter("timestamps.queued", ">=", start))
-                 .where(filter=FieldFilter("timestamps.queued", "<", end)))
-        return sorted(snap.get("timestamps.queued") for snap in query.stream())
-
-    def last_job_finished_at(self) -> datetime | None:
-        from google.cloud import firestore
-
-        query = self._jobs.order_by("timestamps.done", direction=firestore.Query.DESCENDING).limit(1)
-        for snap in query.stream():
-            return snap.get("timestamps.done")
-        return None
-
-    def jobs_done_since(self, since: datetime) -> int:
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._jobs.where(filter=FieldFilter("timestamps.done", ">=", since)).count()
-        return int(query.get()[0][0].value)
-
-    def cache_hits_since(self, since: datetime) -> tuple[int, float]:
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        # One aggregation over the hits (a composite index: infra/firestore.tf); sum() ignores
-        # jobs without the field. https://cloud.google.com/firestore/docs/query-data/aggregation-queries
-        query = (self._jobs.where(filter=FieldFilter("cache_hit", "==", True))
-                 .where(filter=FieldFilter("timestamps.done", ">=", since))
-                 .count(alias="hits").sum("gpu_seconds_saved", alias="saved"))
-        found = {r.alias: r.value for r in query.get()[0]}
-        return int(found.get("hits") or 0), float(found.get("saved") or 0.0)

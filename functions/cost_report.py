@@ -7,23 +7,25 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
+from adapters.jobs import JobRepository
 from adapters.ops import OpsStore
 from domain import warmups as warmup_figures
 from functions.kpi_report import load_targets
 from settings import get_settings
 
 
-def handle(*, store: OpsStore, day: date | None = None, schedule=None) -> dict:
+def handle(*, store: OpsStore, jobs: JobRepository, day: date | None = None, schedule=None) -> dict:
     spend = store.latest_spend()
     # Since the budget period began; before any budget notification, over the jobs' retention
     # (older jobs are gone: Firestore's TTL).
     since = spend["interval_start"] if spend else (
         datetime.now(timezone.utc) - timedelta(days=get_settings().job_retention_days))
-    done = store.jobs_done_since(since)
-    return {**_spend(spend, done), "cache": _cache(store, since, done), "warmups": _warmups(store, day, schedule)}
+    done = jobs.jobs_done_since(since)
+    return {**_spend(spend, done), "cache": _cache(jobs, since, done),
+            "warmups": _warmups(store, jobs, day, schedule)}
 
 
-def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
+def _warmups(store: OpsStore, jobs: JobRepository, day: date | None, schedule) -> dict:
     """The store's local day (today by default): warm-ups per hour, their instance time, uploads they met."""
     from scheduler.windows import default_schedule
 
@@ -34,7 +36,7 @@ def _warmups(store: OpsStore, day: date | None, schedule) -> dict:
     warm_for = timedelta(minutes=schedule.policy.warm_for_minutes)
     # An upload just after midnight may have met a warm-up just before it: look back one window.
     sent = store.warmups_between(start - warm_for, end)
-    uploads = store.uploads_between(start, end)
+    uploads = jobs.uploads_between(start, end)
     result = warmup_figures.figures(sent, uploads, warm_for=warm_for, tz=schedule.tz, day_start=start)
     return {"day": day.isoformat(), "time_zone": schedule.time_zone, **result.as_dict()}
 
@@ -60,8 +62,8 @@ def _spend(spend: dict | None, images: int) -> dict:
     }
 
 
-def _cache(store: OpsStore, since: datetime, done: int) -> dict:
+def _cache(jobs: JobRepository, since: datetime, done: int) -> dict:
     """Of the `done` jobs since `since`, those served from the mask cache; a miss took the GPU path."""
-    hits, saved = store.cache_hits_since(since)
+    hits, saved = jobs.cache_hits_since(since)
     return {"since": since.isoformat(), "hits": hits, "misses": max(0, done - hits),
             "hit_rate": round(hits / done, 4) if done else None, "gpu_seconds_saved": round(saved, 3)}

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 from adapters.cloud_run import CloudRun, Scaling
+from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.notify import ServiceCaller
 from adapters.ops import OpsStore
@@ -21,12 +22,12 @@ from settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def handle(now: datetime, *, store: OpsStore, cloud_run: CloudRun, caller: ServiceCaller, settings: Settings,
-           decide=None) -> dict:
+def handle(now: datetime, *, store: OpsStore, jobs: JobRepository, cloud_run: CloudRun, caller: ServiceCaller,
+           settings: Settings, decide=None) -> dict:
     if decide is None:
         from scheduler.policy import decide
     emergency = store.emergency() is not None
-    decision = decide(now, last_job_finished_at=store.last_job_finished_at(),
+    decision = decide(now, last_job_finished_at=jobs.last_job_finished_at(),
                       warmups_last_hour=store.warmups_since(now - timedelta(hours=1)), emergency=emergency)
     target = Scaling(decision.min_instances, decision.max_instances)
     if emergency:

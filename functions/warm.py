@@ -1,7 +1,7 @@
 """Warm (public HTTP, from the store's widget): a shopper showed intent to upload.
 
 Decides with the scheduler's own rules and state (scheduler.policy.decide_intent over
-the operations store the pre-warm ticks write) and, when a warm-up is due, publishes
+the operations store the pre-warm ticks write, and the jobs) and, when a warm-up is due, publishes
 one small message to the warm-requests topic; its push subscription calls the GPU
 service's /warmup with an OIDC token. Nothing here waits on the GPU service, so the
 page's call is answered in the time of a Firestore read and a publish. Every request
@@ -17,6 +17,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.messages import Publisher
 from adapters.ops import OpsStore
@@ -26,8 +27,8 @@ from settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def handle(now: datetime, *, store: OpsStore, publisher: Publisher, settings: Settings, decide=None,
-           schedule=None) -> dict:
+def handle(now: datetime, *, store: OpsStore, jobs: JobRepository, publisher: Publisher, settings: Settings,
+           decide=None, schedule=None) -> dict:
     from scheduler.policy import decide_intent
     from scheduler.windows import default_schedule, load_schedule
 
@@ -35,7 +36,7 @@ def handle(now: datetime, *, store: OpsStore, publisher: Publisher, settings: Se
     schedule = schedule or (load_schedule(settings.schedules_file) if settings.schedules_file else default_schedule())
     recent = store.warmups_between(now - timedelta(hours=1), now)
     spend = store.latest_spend()
-    decision = decide(now, last_job_finished_at=store.last_job_finished_at(),
+    decision = decide(now, last_job_finished_at=jobs.last_job_finished_at(),
                       last_warmup_at=max(recent, default=None), warmups_last_hour=len(recent),
                       emergency=store.emergency() is not None,
                       budget_spent=spend is not None and float(spend.get("fraction", 0.0)) >= EMERGENCY_AT,

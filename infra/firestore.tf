@@ -44,7 +44,7 @@ resource "google_firestore_field" "rate_limit_ttl" {
   index_config {}
 }
 
-# The cost report's cache figures (adapters/ops.py cache_hits_since): count and sum over
+# The cost report's cache figures (adapters/jobs.py cache_hits_since): count and sum over
 # the hits of a budget period, equality on cache_hit and a range on the done time. An
 # aggregation is answered from an index holding every field it filters on or sums:
 # https://cloud.google.com/firestore/docs/query-data/aggregation-queries

@@ -41,6 +41,24 @@ class FakeJobs(JobRepository):
                 self.writes += 1
             return copy.deepcopy(job), changed
 
+    # The queries: filters over the stored jobs' fields, as Firestore's are (a job
+    # without the timestamp is left out, as a query on a missing field leaves it out).
+    def _stamped(self, stage: str) -> list[tuple[datetime, Job]]:
+        return [(job.timestamps[stage], job) for job in self.jobs.values() if stage in job.timestamps]
+
+    def last_job_finished_at(self):
+        return max((at for at, _ in self._stamped("done")), default=None)
+
+    def uploads_between(self, start, end):
+        return sorted(at for at, _ in self._stamped("queued") if start <= at < end)
+
+    def jobs_done_since(self, since):
+        return sum(1 for at, _ in self._stamped("done") if at >= since)
+
+    def cache_hits_since(self, since):
+        saved = [job.gpu_seconds_saved for at, job in self._stamped("done") if job.cache_hit and at >= since]
+        return len(saved), float(sum(saved))
+
 
 class FakeBlobs(BlobStore):
     def __init__(self):

@@ -147,21 +147,54 @@ def test_publisher_delivers_with_attributes(clients, stack):
     assert received[0].message.data == b'{"x": 1}' and received[0].message.attributes["job_id"] == "j"
 
 
-def test_ops_store_lists_warm_ups_and_uploads_of_a_period(clients):
+def test_ops_store_lists_warm_ups_of_a_period(clients):
     from datetime import datetime, timezone
 
     from adapters.ops import FirestoreOps
 
-    suffix = uuid.uuid4().hex[:8]
-    store = FirestoreOps(clients["db"], jobs_collection=f"jobs_{suffix}", prefix=f"ops_{suffix}_")
+    store = FirestoreOps(clients["db"], prefix=f"ops_{uuid.uuid4().hex[:8]}_")
     t0 = datetime(2026, 11, 3, 14, 0, tzinfo=timezone.utc)
     for minutes in (30, 0, 59, 60, -1):
         store.record_warmup(t0 + timedelta(minutes=minutes))
-    jobs = clients["db"].collection(f"jobs_{suffix}")
-    for i, minutes in enumerate((5, 61, 20)):
-        jobs.document(str(i)).set({"timestamps": {"awaiting_upload": t0, "queued": t0 + timedelta(minutes=minutes)}})
-    jobs.document("never-uploaded").set({"timestamps": {"awaiting_upload": t0}})
     hour = (t0, t0 + timedelta(hours=1))
     assert store.warmups_between(*hour) == [t0 + timedelta(minutes=m) for m in (0, 30, 59)]
-    assert store.uploads_between(*hour) == [t0 + timedelta(minutes=m) for m in (5, 20)]
     assert store.warmups_since(t0) == 4  # the same records the policy counts
+
+
+def test_the_jobs_queries_answer_from_the_stored_jobs(clients):
+    """The four questions the operations functions ask of all jobs, each with a job just
+    outside its filter: a dropped or loosened filter changes an answer."""
+    from datetime import datetime, timezone
+
+    from domain.jobs import State
+
+    jobs = FirestoreJobs(clients["db"], f"jobs-{uuid.uuid4().hex[:8]}")
+    t0 = datetime(2026, 11, 3, 14, 0, tzinfo=timezone.utc)
+    assert (jobs.last_job_finished_at(), jobs.jobs_done_since(t0), jobs.cache_hits_since(t0),
+            jobs.uploads_between(t0, t0 + timedelta(hours=1))) == (None, 0, (0, 0.0), [])
+
+    def seed(job_id, queued=None, done=None, saved=None):
+        """A job created awaiting its upload, moved on as the pipeline moves it (update)."""
+        jobs.create(Job(job_id, timestamps={"awaiting_upload": t0 - timedelta(hours=2)}))
+        if queued:
+            assert jobs.update(job_id, lambda job: job.move(State.QUEUED, queued))[1]
+        if done:
+            hit = {} if saved is None else {"cache_hit": True, "gpu_seconds_saved": saved}
+            assert jobs.update(job_id, lambda job: job.move(State.DONE, done, **hit))[1]
+
+    minutes = lambda m: t0 + timedelta(minutes=m)  # noqa: E731
+    seed("never-uploaded")
+    seed("queued-before", queued=minutes(-1))  # just before the hour
+    seed("queued-5", queued=minutes(5))
+    seed("queued-20", queued=minutes(20))
+    seed("queued-at-end", queued=minutes(60))  # the hour is [start, end)
+    seed("hit-before", queued=minutes(-20), done=minutes(-1), saved=9.0)  # done just before `since`
+    seed("miss", queued=minutes(-20), done=minutes(10))  # done on the GPU path: not a hit
+    seed("hit", queued=minutes(-20), done=minutes(30), saved=1.25)
+    seed("hit-last", queued=minutes(-20), done=minutes(50), saved=0.5)
+
+    assert jobs.uploads_between(t0, minutes(60)) == [minutes(5), minutes(20)]
+    assert jobs.last_job_finished_at() == minutes(50)
+    assert jobs.jobs_done_since(t0) == 3
+    assert jobs.cache_hits_since(t0) == (2, 1.75)
+    assert jobs.cache_hits_since(minutes(40)) == (1, 0.5)

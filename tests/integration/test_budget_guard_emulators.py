@@ -52,7 +52,9 @@ def test_one_warning_one_emergency_one_exit(stack):
         from google.cloud import firestore, pubsub_v1
         from google.cloud.firestore_v1.base_query import FieldFilter
 
+        from adapters.jobs import FirestoreJobs
         from bootstrap import Ops
+        from domain.jobs import Job, State
         from settings import Settings
 
         settings = Settings()
@@ -92,18 +94,20 @@ def test_one_warning_one_emergency_one_exit(stack):
         assert len(stack.slack.texts("75%")) == 1
         assert len(stack.slack.texts("Emergency cost mode ON")) == 1
         assert len(stack.slack.texts("Emergency cost mode OFF")) == 1
-        for day in (2, 3):  # two images finished this period, one the period before
-            db.collection("jobs").document(f"job-dec-{day}").set(
-                {"state": "done", "timestamps": {"done": datetime(2026, 12, day, tzinfo=timezone.utc)},
-                 "cache_hit": day == 3, "gpu_seconds_saved": 1.5 if day == 3 else 0.0})
-        db.collection("jobs").document("job-nov").set(
-            {"state": "done", "timestamps": {"done": datetime(2026, 11, 30, tzinfo=timezone.utc)},
-             "cache_hit": True, "gpu_seconds_saved": 9.0})
+        # Two images finished this period (one from the mask cache), one the period before,
+        # stored as the pipeline stores them (FirestoreJobs).
+        jobs = FirestoreJobs(db, settings.jobs_collection)
+        for day in (2, 3):
+            done = datetime(2026, 12, day, tzinfo=timezone.utc)
+            jobs.create(Job(f"job-dec-{day}", State.DONE, timestamps={"done": done}, cache_hit=day == 3,
+                            gpu_seconds_saved=1.5 if day == 3 else 0.0))
+        jobs.create(Job("job-nov", State.DONE, timestamps={"done": datetime(2026, 11, 30, tzinfo=timezone.utc)},
+                        cache_hit=True, gpu_seconds_saved=9.0))
 
     report = requests.get(stack.url("cost_report"), timeout=10).json()
     assert report["spend"] == 10.0 and report["interval_start"].startswith("2026-12-01")
     assert report["images_processed"] == 2 and report["cost_per_1000_images"] == 5000.0
-    # The mask cache over the same period (one aggregation on the emulator: adapters/ops.py).
+    # The mask cache over the same period (one aggregation on the emulator: adapters/jobs.py).
     assert {k: report["cache"][k] for k in ("hits", "misses", "hit_rate", "gpu_seconds_saved")} == {
         "hits": 1, "misses": 1, "hit_rate": 0.5, "gpu_seconds_saved": 1.5}
 
@@ -125,8 +129,8 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
         settings = Settings()
         ops = Ops(settings)
         now = datetime.now(timezone.utc)
-        tick = lambda: prewarm.handle(now, store=ops.store, cloud_run=ops.cloud_run, caller=ops.caller,  # noqa: E731
-                                      settings=settings, decide=peak)
+        tick = lambda: prewarm.handle(now, store=ops.store, jobs=ops.jobs, cloud_run=ops.cloud_run,  # noqa: E731
+                                      caller=ops.caller, settings=settings, decide=peak)
         summary = tick()
         assert summary["warmup"] == "ok" and summary["scaling_changed"]
         assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(1, 4)

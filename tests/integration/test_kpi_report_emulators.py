@@ -41,7 +41,7 @@ def stack(tmp_path_factory):
 
             db = firestore.Client(project=running.project)  # jobs
             ops_db = firestore.Client(project=running.project, database=Settings().ops_database)  # spend log
-            jobs, store = FirestoreJobs(db), FirestoreOps(ops_db, jobs_client=db)
+            jobs, store = FirestoreJobs(db), FirestoreOps(ops_db)
             for job in week.jobs():
                 jobs.create(job)
             for s in week.spend():  # Billing's repeats land on the same document

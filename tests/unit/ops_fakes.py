@@ -57,9 +57,6 @@ class MemoryOps(OpsStore):
         self.records: dict[str, dict] = {}
         self.spend: dict[tuple, dict] = {}
         self.warmups: list[datetime] = []
-        self.done_jobs: list[datetime] = []
-        self.cache_hits: list[tuple[datetime, float]] = []  # (done at, GPU seconds saved), also in done_jobs
-        self.queued_jobs: list[datetime] = []
 
     def claim(self, key, **fields):
         if key in self.claims:
@@ -111,19 +108,6 @@ class MemoryOps(OpsStore):
 
     def warmups_between(self, start, end):
         return sorted(at for at in self.warmups if start <= at < end)
-
-    def uploads_between(self, start, end):
-        return sorted(at for at in self.queued_jobs if start <= at < end)
-
-    def last_job_finished_at(self):
-        return max(self.done_jobs) if self.done_jobs else None
-
-    def jobs_done_since(self, since):
-        return sum(1 for at in self.done_jobs if at >= since)
-
-    def cache_hits_since(self, since):
-        hits = [saved for at, saved in self.cache_hits if at >= since]
-        return len(hits), sum(hits)
 
 
 class RecordingNotifier(Notifier):

@@ -245,14 +245,15 @@ def test_a_hit_ends_done_from_queued_with_cache_hit_recorded():
 
 
 def test_the_cost_report_counts_hits_misses_and_gpu_seconds_saved():
-    store = MemoryOps()
-    now = datetime.now(timezone.utc)
-    store.done_jobs = [now - timedelta(hours=h) for h in range(5)]
-    store.cache_hits = [(now, 1.25), (now - timedelta(hours=1), 0.75)]
-    figures = cost_report.handle(store=store)["cache"]
+    jobs, now = FakeJobs(), datetime.now(timezone.utc)
+    saved = {0: 1.25, 1: 0.75}  # the jobs done 0 and 1 hours ago were cache hits
+    for h in range(5):
+        jobs.create(Job(f"job-{h}", State.DONE, timestamps={"done": now - timedelta(hours=h)}, cache_hit=h in saved,
+                        gpu_seconds_saved=saved.get(h, 0.0)))
+    figures = cost_report.handle(store=MemoryOps(), jobs=jobs)["cache"]
     assert {k: figures[k] for k in ("hits", "misses", "hit_rate", "gpu_seconds_saved")} == {
         "hits": 2, "misses": 3, "hit_rate": 0.4, "gpu_seconds_saved": 2.0}
-    assert cost_report.handle(store=MemoryOps())["cache"]["hit_rate"] is None
+    assert cost_report.handle(store=MemoryOps(), jobs=FakeJobs())["cache"]["hit_rate"] is None
 
 
 def test_a_stored_mask_renders_pixel_for_pixel_what_the_float_mask_did():

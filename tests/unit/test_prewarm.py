@@ -3,10 +3,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adapters.cloud_run import Scaling
+from domain.jobs import Job, State
 from functions import prewarm
 from scheduler.policy import ScalingDecision
 from scheduler.windows import Window
 from settings import Settings
+from tests.fakes import FakeJobs
 from tests.unit.ops_fakes import FakeCaller, FakeCloudRun, MemoryOps
 
 NOW = datetime(2026, 11, 20, 23, 30, tzinfo=timezone.utc)  # 18:30 in New York: peak
@@ -29,12 +31,17 @@ PEAK = ScalingDecision(Window("peak", 1, 5, True), 1, 5, True, "peak window")
 
 
 @pytest.fixture
-def world():
+def jobs():
+    return FakeJobs()
+
+
+@pytest.fixture
+def world(jobs):
     store, cloud_run, caller = MemoryOps(), FakeCloudRun(scaling=Scaling(0, 2)), FakeCaller()
 
     def tick(decision=PEAK, at=NOW):
         policy = Policy(decision)
-        summary = prewarm.handle(at, store=store, cloud_run=cloud_run, caller=caller, settings=Settings(),
+        summary = prewarm.handle(at, store=store, jobs=jobs, cloud_run=cloud_run, caller=caller, settings=Settings(),
                                  decide=policy)
         return summary, policy.asked[0]
 
@@ -57,9 +64,13 @@ def test_unchanged_scaling_is_not_updated_again(world):
     assert not summary["scaling_changed"] and len(cloud_run.changes) == 1
 
 
-def test_the_policy_sees_last_job_warmups_and_emergency(world):
+def test_the_policy_sees_last_job_warmups_and_emergency(world, jobs):
     store, cloud_run, caller, tick = world
-    store.done_jobs = [NOW - timedelta(minutes=3)]
+    # The newest done time counts; a job still processing has none.
+    for job_id, minutes in (("older", 40), ("newest", 3)):
+        jobs.create(Job(job_id, State.DONE, timestamps={"queued": NOW - timedelta(minutes=minutes + 1),
+                                                        "done": NOW - timedelta(minutes=minutes)}))
+    jobs.create(Job("running", State.PROCESSING, timestamps={"queued": NOW - timedelta(minutes=1)}))
     store.warmups = [NOW - timedelta(minutes=70), NOW - timedelta(minutes=20), NOW - timedelta(minutes=5)]
     _, asked = tick()
     assert asked == dict(now=NOW, last_job_finished_at=NOW - timedelta(minutes=3), warmups_last_hour=2,

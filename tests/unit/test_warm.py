@@ -8,11 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from domain.jobs import Job, State
 from functions import warm
 from scheduler.policy import decide_intent
 from scheduler.windows import parse_schedule
 from settings import Settings
-from tests.fakes import FakePublisher
+from tests.fakes import FakeJobs, FakePublisher
 from tests.fakes_web import FakeAdapters, MemoryRateLimits, function_client
 from tests.unit.ops_fakes import MemoryOps
 
@@ -23,11 +24,16 @@ STORE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def world():
+def jobs():
+    return FakeJobs()
+
+
+@pytest.fixture
+def world(jobs):
     store, publisher = MemoryOps(), FakePublisher()
 
     def intent(at=BUSINESS, **kw):
-        return warm.handle(at, store=store, publisher=publisher, settings=Settings(), **kw)
+        return warm.handle(at, store=store, jobs=jobs, publisher=publisher, settings=Settings(), **kw)
 
     return store, publisher, intent
 
@@ -67,9 +73,9 @@ def test_the_hourly_cap_counts_every_warm_up(world):
     assert intent()["outcome"] == "sent"  # the 20th of the hour
 
 
-def test_a_job_that_finished_in_the_last_ten_minutes_means_warm(world):
+def test_a_job_that_finished_in_the_last_ten_minutes_means_warm(world, jobs):
     store, publisher, intent = world
-    store.done_jobs.append(BUSINESS - timedelta(minutes=3))
+    jobs.create(Job("done", State.DONE, timestamps={"done": BUSINESS - timedelta(minutes=3)}))
     assert "a job finished" in intent()["reason"] and not publisher.messages
 
 
@@ -93,14 +99,14 @@ def test_two_shoppers_deciding_at_once_send_one_warm_up(world):
     assert intent()["outcome"] == "skipped" and not publisher.messages
 
 
-def test_a_failed_publish_is_recorded_and_dropped(world):
+def test_a_failed_publish_is_recorded_and_dropped(world, jobs):
     store, _, _ = world
 
     class Down(FakePublisher):
         def publish(self, topic, data, **attributes):
             raise TimeoutError("pubsub unavailable")
 
-    summary = warm.handle(BUSINESS, store=store, publisher=Down(), settings=Settings())
+    summary = warm.handle(BUSINESS, store=store, jobs=jobs, publisher=Down(), settings=Settings())
     assert summary["outcome"] == "failed" and not store.warmups
     assert store.kinds("warm_intent")[0]["outcome"] == "failed"
 
