@@ -223,12 +223,28 @@ def test_an_expired_or_foreign_entry_sends_the_job_to_the_gpu():
     assert (SETTINGS.results_bucket, result_name(hit.as_segment_request())) not in blobs.objects
 
 
-def test_a_hit_whose_upload_is_gone_fails_with_its_reason():
+def _gone(blobs, key):
+    del blobs.objects[key]
+
+
+def _gzipped(blobs, key):
+    blobs.encodings[key] = "gzip"
+
+
+def _oversized(blobs, key):
+    _, content_type, generation = blobs.objects[key]
+    blobs.objects[key] = (b"\0" * (SETTINGS.max_upload_bytes + 1), content_type, generation)
+
+
+# The reasons as job records and the KPI report hold them (adapters/blobs.py gives them).
+@pytest.mark.parametrize("spoil,reason", [(_gone, "upload_missing"), (_gzipped, "content_encoded"),
+                                          (_oversized, "too_large")])
+def test_a_hit_whose_upload_cannot_be_read_fails_with_its_reason(spoil, reason):
     blobs, publisher, _, hit = miss_then_hit()
-    del blobs.objects[(SETTINGS.uploads_bucket, hit.object)]
-    assert render.handle(hit, blobs=blobs, publisher=publisher, settings=SETTINGS) == "failed:upload_missing"
+    spoil(blobs, (SETTINGS.uploads_bucket, hit.object))
+    assert render.handle(hit, blobs=blobs, publisher=publisher, settings=SETTINGS) == f"failed:{reason}"
     event = JobEvent.model_validate_json(publisher.on(SETTINGS.job_events_topic)[-1])
-    assert (event.kind, event.reason) == ("failed", "upload_missing")
+    assert (event.kind, event.reason) == ("failed", reason)
 
 
 # --- status tracking and the cost report --------------------------------------------------------------
