@@ -158,9 +158,9 @@ class Worker:
         """The job's mask, then the cache entry for these bytes, both write-once and before the
         result: a result that exists always has its mask (and a redelivery rewrites neither)."""
         settings = self.settings
-        self.blobs.write_once(settings.results_bucket, outputs.mask_name(job_id), masks.encode(alpha),
-                              masks.CONTENT_TYPE)
+        png = masks.encode(alpha)  # once: the entry is the same file with a text chunk added
+        self.blobs.write_once(settings.results_bucket, outputs.mask_name(job_id), png, masks.CONTENT_TYPE)
         if self.identity is not None and (entry := entry_for(data, self.identity)):
             # An entry already there is the same photo's mask from the same weights: keep it.
-            self.blobs.write_once(settings.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),
+            self.blobs.write_once(settings.cache_bucket, entry, masks.with_gpu_seconds(png, seconds),
                                   masks.CONTENT_TYPE)

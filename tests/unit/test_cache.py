@@ -106,7 +106,27 @@ def test_the_worker_writes_the_mask_and_the_entry_before_the_result():
     mask = Image.open(io.BytesIO(stored))
     assert content_type == "image/png" and mask.format == "PNG" and mask.mode == "L" and mask.size == (96, 72)
     assert np.array_equal(np.asarray(mask), masks.quantise(soft_mask(mask)))
-    assert masks.decode(blobs.objects[entry][0], SETTINGS.max_pixels)[1] > 0  # the GPU seconds it cost
+    entry_pixels, seconds = masks.decode(blobs.objects[entry][0], SETTINGS.max_pixels)
+    assert seconds > 0  # the GPU seconds it cost
+    assert np.array_equal(entry_pixels, masks.decode(stored, SETTINGS.max_pixels)[0])
+
+
+def test_the_entry_is_the_jobs_mask_file_with_the_text_chunk_pil_would_write():
+    from PIL import PngImagePlugin
+
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (72, 96), (480, 640)):
+        alpha = rng.integers(0, 256, shape, dtype=np.uint8)
+        info = PngImagePlugin.PngInfo()
+        info.add_text(masks.GPU_SECONDS_KEY, "1.2346")
+        by_pil = io.BytesIO()
+        Image.fromarray(alpha, "L").save(by_pil, "PNG", compress_level=1, pnginfo=info)
+        entry = masks.with_gpu_seconds(masks.encode(alpha), 1.23456)
+        assert entry == by_pil.getvalue() == masks.encode(alpha, gpu_seconds=1.23456)
+        pixels, seconds = masks.decode(entry, SETTINGS.max_pixels)
+        assert seconds == 1.2346 and np.array_equal(pixels, masks.decode(masks.encode(alpha), 10**7)[0])
+    with pytest.raises(ValueError):
+        masks.with_gpu_seconds(b"not a png at all, not even close", 1.0)
 
 
 def test_a_worker_of_unknown_weights_keeps_the_mask_but_makes_no_entry():
