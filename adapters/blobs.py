@@ -6,20 +6,34 @@ import abc
 from datetime import timedelta
 
 
-class NotFound(Exception):
+class BlobError(Exception):
+    """A read refused for the object itself, not for the service: retrying cannot change it.
+    `reason` is the failure code a job records when the object was its upload (job records,
+    the KPI report and the e2e tests read these strings: keep them as they are)."""
+
+    reason: str
+
+
+class NotFound(BlobError):
     """The object (or that generation of it) does not exist."""
 
+    reason = "upload_missing"
 
-class Encoded(Exception):
+
+class Encoded(BlobError):
     """The object is stored with a Content-Encoding: its bytes are not the image itself."""
+
+    reason = "content_encoded"
 
     def __init__(self, encoding: str):
         super().__init__(f"stored with Content-Encoding: {encoding}")
         self.encoding = encoding
 
 
-class TooLarge(Exception):
+class TooLarge(BlobError):
     """The object is bigger than the reader's limit (by its metadata, before any byte is read)."""
+
+    reason = "too_large"
 
     def __init__(self, size: int, limit: int):
         super().__init__(f"{size} bytes is over the {limit}-byte limit")

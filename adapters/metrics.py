@@ -61,20 +61,28 @@ class LocalRouterMetrics(RevisionMetrics):
                              row.get("startup_seconds"))
 
 
+def run_series(client, project: str, metric: str, service: str, start: datetime, end: datetime, aggregation,
+               revision: str | None = None):
+    """One built-in Cloud Run metric's time series for a service: one revision's, or (None) all revisions'."""
+    from google.cloud import monitoring_v3
+
+    interval = monitoring_v3.TimeInterval(start_time=start, end_time=end)
+    query = (f'metric.type = "run.googleapis.com/{metric}" AND resource.type = "cloud_run_revision" '
+             f'AND resource.labels.service_name = "{service}"')
+    if revision is not None:
+        query += f' AND resource.labels.revision_name = "{revision}"'
+    return client.list_time_series(request={
+        "name": f"projects/{project}", "filter": query, "interval": interval,
+        "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL, "aggregation": aggregation})
+
+
 class CloudMonitoringMetrics(RevisionMetrics):
     def __init__(self, client, project: str):
         self._client = client
         self._project = project
 
     def _series(self, metric: str, service: str, revision: str, start: datetime, end: datetime, aggregation):
-        from google.cloud import monitoring_v3
-
-        interval = monitoring_v3.TimeInterval(start_time=start, end_time=end)
-        query = (f'metric.type = "run.googleapis.com/{metric}" AND resource.type = "cloud_run_revision" '
-                 f'AND resource.labels.service_name = "{service}" AND resource.labels.revision_name = "{revision}"')
-        return self._client.list_time_series(request={
-            "name": f"projects/{self._project}", "filter": query, "interval": interval,
-            "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL, "aggregation": aggregation})
+        return run_series(self._client, self._project, metric, service, start, end, aggregation, revision)
 
     def stats(self, service, revision, start, end):
         from google.cloud import monitoring_v3

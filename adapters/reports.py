@@ -8,6 +8,7 @@ import abc
 from datetime import datetime, timedelta
 
 from adapters.jobs import from_doc
+from adapters.metrics import run_series
 from domain.jobs import Job
 from domain.kpi import RequestBucket, SpendSample
 
@@ -71,12 +72,7 @@ class CloudMonitoringRequests(RequestCounts):
             per_series_aligner=monitoring_v3.Aggregation.Aligner.ALIGN_DELTA,
             cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
             group_by_fields=["metric.labels.response_code_class"])
-        series = self._client.list_time_series(request={
-            "name": f"projects/{self._project}",
-            "filter": ('metric.type = "run.googleapis.com/request_count" AND resource.type = "cloud_run_revision" '
-                       f'AND resource.labels.service_name = "{service}"'),
-            "interval": monitoring_v3.TimeInterval(start_time=start, end_time=end),
-            "view": monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL, "aggregation": aggregation})
+        series = run_series(self._client, self._project, "request_count", service, start, end, aggregation)
         counts: dict[datetime, list[int]] = {}
         for one in series:
             is_error = one.metric.labels.get("response_code_class") == "5xx"

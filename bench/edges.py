@@ -86,11 +86,11 @@ def quality(names: list[str], engine, others: bool) -> dict:
         seconds.setdefault(label, []).append(time.perf_counter() - started)
         return result
 
-    for colour_name, colour in fringe.BACKGROUNDS.items():
-        rows = table.setdefault(colour_name, {})
-        for name in names:
-            photo, truth = fringe.photo_and_mask(name)
-            own = fringe.own_colour(photo, truth)
+    for name in names:
+        photo, truth = fringe.photo_and_mask(name)  # once per photo, whatever the background
+        own = fringe.own_colour(photo, truth)
+        for colour_name, colour in fringe.BACKGROUNDS.items():
+            rows = table.setdefault(colour_name, {})
             data = fringe.png(fringe.composite(photo, truth, colour))
             image = imaging.decode(data)
             mask = engine.predict([image])[0]

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from datetime import date
 
-from scheduler.windows import default_schedule, load_schedule
+from scheduler.windows import schedule_from
 
 
 def _model(args):
@@ -30,20 +30,16 @@ def _model(args):
                    concurrency=args.concurrency or m.concurrency, batch_size=args.batch or m.batch_size)
 
 
-def _schedule(args):
-    return load_schedule(args.schedule) if args.schedule else default_schedule()
-
-
 def cmd_simulate(args) -> int:
     from costsim import compare, report, upload_traffic
 
     started = time.perf_counter()
-    model = _model(args)
+    model, store = _model(args), schedule_from(args.schedule)
     if args.trace:
         comparisons = [compare.trace_comparison(upload_traffic.load_trace(args.trace), seed=args.seed, model=model,
-                                                store=_schedule(args))]
+                                                store=store)]
     else:
-        comparisons = compare.compare(seed=args.seed, model=model, store=_schedule(args), search=not args.no_search,
+        comparisons = compare.compare(seed=args.seed, model=model, store=store, search=not args.no_search,
                                       per_day=args.per_day, days=args.days)
     report.print_tables(comparisons, compare.verdict(comparisons))
     if args.chart:
@@ -67,7 +63,8 @@ def cmd_season(args) -> int:
     else:
         first = date.fromisoformat(args.start)
         uploads = upload_traffic.generate(first, args.days, per_day=args.per_day, seed=args.seed)
-    result = simulate(uploads, _schedule(args), model=_model(args), seed=args.seed, name="store schedule")
+    result = simulate(uploads, schedule_from(args.schedule), model=_model(args), seed=args.seed,
+                      name="store schedule")
     Console(width=160).print(report.table(Comparison("season", [("store schedule (shipped)", result)], [], None)))
     print(f"{result.jobs:,} images simulated in {time.perf_counter() - started:.1f} s")
     return 0

@@ -77,10 +77,8 @@ def _cached_mask(data: bytes, blobs: BlobStore, settings: Settings) -> str:
 
 
 def _as_rejected(refused: Exception) -> Rejected:
-    if isinstance(refused, Encoded):
-        return Rejected("content_encoded", str(refused))
-    if isinstance(refused, TooLarge):
-        return Rejected("too_large", str(refused))
+    if isinstance(refused, (Encoded, TooLarge)):
+        return Rejected(refused.reason, str(refused))
     return refused
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
+from adapters.blobs import BlobError, BlobStore, NotFound
 from adapters.logs import log
 from adapters.messages import Publisher
 from domain import subject
@@ -24,7 +24,6 @@ from gpu_service.stopwatch import Stopwatch
 from settings import Settings
 
 logger = logging.getLogger(__name__)
-_PERMANENT = {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: "too_large"}
 
 
 def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, settings: Settings) -> str:
@@ -47,8 +46,8 @@ def handle(request: RenderRequest, *, blobs: BlobStore, publisher: Publisher, se
         lap("download")
         image = imaging.decode(data, settings.render_decode_budget)
         lap("decode")
-    except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:
-        reason = exc.reason if isinstance(exc, imaging.BadImage) else _PERMANENT[type(exc)]
+    except (imaging.BadImage, BlobError) as exc:
+        reason = exc.reason
         _report(publisher, settings, JobEvent(job_id=request.job_id, kind="failed", reason=reason,
                                               detail=str(exc)[:300], timings=timings))
         return f"failed:{reason}"

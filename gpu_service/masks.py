@@ -1,6 +1,6 @@
 """The mask as an object: a lossless 8-bit grayscale PNG, the model's output quantised
 by `quantise`, which imaging.cut_out uses too, so a cut-out rendered from the stored mask is the
-cut-out the GPU service made (pixel for pixel: tests/unit/test_masks.py).
+cut-out the GPU service made (pixel for pixel: tests/unit/test_cache.py).
 
 PIL and numpy only: the render function (functions/render.py) reads these too.
 """
@@ -8,14 +8,17 @@ PIL and numpy only: the render function (functions/render.py) reads these too.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 CONTENT_TYPE = "image/png"
 # A cache entry's PNG text chunk: the GPU service's seconds on the job that made it
 # (what a later hit saves; the cost report sums them).
 GPU_SECONDS_KEY = "gpu_seconds"
+_AFTER_IHDR = 8 + 4 + 4 + 13 + 4  # the signature, then IHDR's length, type, 13 data bytes and CRC
 
 
 def quantise(mask: np.ndarray) -> np.ndarray:
@@ -24,13 +27,22 @@ def quantise(mask: np.ndarray) -> np.ndarray:
 
 
 def encode(alpha: np.ndarray, gpu_seconds: float | None = None) -> bytes:
-    info = None
-    if gpu_seconds is not None:
-        info = PngImagePlugin.PngInfo()
-        info.add_text(GPU_SECONDS_KEY, f"{gpu_seconds:.4f}")
     out = io.BytesIO()
-    Image.fromarray(alpha, "L").save(out, "PNG", compress_level=1, pnginfo=info)
-    return out.getvalue()
+    Image.fromarray(alpha, "L").save(out, "PNG", compress_level=1)
+    png = out.getvalue()
+    return png if gpu_seconds is None else with_gpu_seconds(png, gpu_seconds)
+
+
+def with_gpu_seconds(png: bytes, gpu_seconds: float) -> bytes:
+    """The same encoded mask with the cache entry's text chunk, the pixels not encoded again:
+    the tEXt chunk goes right after IHDR, as PIL's `pnginfo` puts it (byte for byte the same
+    file: tests/unit/test_cache.py). PNG allows tEXt anywhere between IHDR and IEND:
+    https://www.w3.org/TR/png/#5ChunkOrdering"""
+    if png[12:16] != b"IHDR":
+        raise ValueError("not a PNG that starts with its IHDR chunk")
+    text = GPU_SECONDS_KEY.encode("latin-1") + b"\0" + f"{gpu_seconds:.4f}".encode("latin-1")
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", zlib.crc32(b"tEXt" + text))
+    return png[:_AFTER_IHDR] + chunk + png[_AFTER_IHDR:]
 
 
 class BadMask(ValueError):

@@ -24,7 +24,7 @@ from datetime import datetime
 import numpy as np
 from PIL import Image
 
-from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
+from adapters.blobs import BlobError, BlobStore
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
@@ -62,12 +62,6 @@ class _Abandon(Exception):
 
 def result_name(request: SegmentRequest) -> str:
     return outputs.result_name(request.job_id, request.output_format)
-
-
-def _failure_reason(exc: Exception) -> str:
-    if isinstance(exc, imaging.BadImage):
-        return exc.reason
-    return {NotFound: "upload_missing", Encoded: "content_encoded", TooLarge: "too_large"}[type(exc)]
 
 
 class Worker:
@@ -143,8 +137,8 @@ class Worker:
             output = imaging.compose(image, alpha, request.effect, request.output_format,
                                      self.settings.output_max_side)
             lap("encode")
-        except (imaging.BadImage, NotFound, Encoded, TooLarge) as exc:
-            reason = _failure_reason(exc)
+        except (imaging.BadImage, BlobError) as exc:
+            reason = exc.reason
             self._report(JobEvent(job_id=request.job_id, kind="failed", attempt=attempt, reason=reason,
                                   detail=str(exc)[:300], timings=timings))
             log(logger, logging.WARNING, "job failed permanently", job_id=request.job_id, reason=reason)
@@ -164,9 +158,9 @@ class Worker:
         """The job's mask, then the cache entry for these bytes, both write-once and before the
         result: a result that exists always has its mask (and a redelivery rewrites neither)."""
         settings = self.settings
-        self.blobs.write_once(settings.results_bucket, outputs.mask_name(job_id), masks.encode(alpha),
-                              masks.CONTENT_TYPE)
+        png = masks.encode(alpha)  # once: the entry is the same file with a text chunk added
+        self.blobs.write_once(settings.results_bucket, outputs.mask_name(job_id), png, masks.CONTENT_TYPE)
         if self.identity is not None and (entry := entry_for(data, self.identity)):
             # An entry already there is the same photo's mask from the same weights: keep it.
-            self.blobs.write_once(settings.cache_bucket, entry, masks.encode(alpha, gpu_seconds=seconds),
+            self.blobs.write_once(settings.cache_bucket, entry, masks.with_gpu_seconds(png, seconds),
                                   masks.CONTENT_TYPE)

@@ -52,8 +52,9 @@ def as_json(report: KpiReport, targets: Targets, health: dict | None) -> dict:
             "action_items": [f"Investigate {a['kpi']} ({a['days_missed']} day(s) missed)" for a in advice]}
 
 
-def markdown(report: KpiReport, targets: Targets, health: dict | None, chart_name: str | None) -> str:
-    data = as_json(report, targets, health)
+def markdown(report: KpiReport, targets: Targets, data: dict, chart_name: str | None) -> str:
+    """`data` is as_json's, built once for both files."""
+    health = data["system_health"]
     lines = [f"# Weekly report {report.first_day} to {report.last_day}", "",
              f"{report.violations} KPI violation(s) over the week ({targets.time_zone}).", "", "## KPIs", "",
              "| KPI | target | value | met | violation days | samples |", "| --- | --- | --- | --- | --- | --- |"]
@@ -79,13 +80,13 @@ def markdown(report: KpiReport, targets: Targets, health: dict | None, chart_nam
     return "\n".join(lines) + "\n"
 
 
-def chart(report: KpiReport, targets: Targets, path: Path) -> Path:
+def chart(report: KpiReport, targets: Targets, rows: list[dict], path: Path) -> Path:
+    """`rows` are as_json's daily rows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _daily_rows(report)
     days = [row["day"][5:] for row in rows]
     nan = float("nan")
     figure, (latency, cost) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
@@ -111,9 +112,10 @@ def chart(report: KpiReport, targets: Targets, path: Path) -> Path:
 def write(report: KpiReport, targets: Targets, health: dict | None, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"weekly-{report.last_day.isoformat()}"
-    png = chart(report, targets, out / f"{stem}.png")
+    data = as_json(report, targets, health)  # once: the JSON file, the Markdown and the chart all read it
+    png = chart(report, targets, data["daily"], out / f"{stem}.png")
     md = out / f"{stem}.md"
-    md.write_text(markdown(report, targets, health, png.name))
+    md.write_text(markdown(report, targets, data, png.name))
     js = out / f"{stem}.json"
-    js.write_text(json.dumps(as_json(report, targets, health), indent=2) + "\n")
+    js.write_text(json.dumps(data, indent=2) + "\n")
     return [md, js, png]

@@ -10,11 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scheduler.windows import default_schedule, load_schedule
-
-
-def _schedule(args):
-    return load_schedule(args.schedule) if args.schedule else default_schedule()
+from scheduler.windows import schedule_from
 
 
 def cmd_apply(args) -> int:
@@ -22,9 +18,9 @@ def cmd_apply(args) -> int:
     from scheduler.apply import apply
 
     targets = dict(pair.split("=", 1) for pair in args.target)
-    changes = apply(cloud_scheduler_client(args.endpoint), _schedule(args), project=args.project, region=args.region,
-                    target_url=args.target_url, service_account=args.service_account, dry_run=args.dry_run,
-                    target_urls=targets)
+    changes = apply(cloud_scheduler_client(args.endpoint), schedule_from(args.schedule), project=args.project,
+                    region=args.region, target_url=args.target_url, service_account=args.service_account,
+                    dry_run=args.dry_run, target_urls=targets)
     for change in changes:
         print(("would " if args.dry_run else "") + str(change))
     print(f"{len(changes)} change(s)" + (" (dry run)" if args.dry_run else ""))

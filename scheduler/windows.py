@@ -176,6 +176,11 @@ def default_schedule() -> Schedule:
     return load_schedule()
 
 
+def schedule_from(path: Path | str | None) -> Schedule:
+    """The schedule a command's --schedule names, or the shipped one (python -m scheduler, python -m costsim)."""
+    return load_schedule(path) if path else default_schedule()
+
+
 def window_at(when: datetime) -> Window:
     """The shipped schedule's window at `when` (tz-aware; evaluated in America/New_York)."""
     return default_schedule().window_at(when)

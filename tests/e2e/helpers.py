@@ -42,6 +42,15 @@ def photo_bytes(fmt: str = "JPEG", size=(640, 480), exif_orientation: int | None
     return out.getvalue()
 
 
+def fetch(url: str) -> Image.Image:
+    """The image at a (signed) URL."""
+    import requests
+
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    return Image.open(io.BytesIO(response.content))
+
+
 def wait_for(predicate, timeout: float, every: float = 0.2, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

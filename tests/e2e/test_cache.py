@@ -11,15 +11,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.helpers import SegmentTap, photo_bytes
+from tests.e2e.helpers import SegmentTap, fetch, photo_bytes
 
 pytestmark = pytest.mark.e2e
-
-
-def fetch(url: str) -> Image.Image:
-    response = requests.get(url, timeout=30)
-    response.raise_for_status()
-    return Image.open(io.BytesIO(response.content))
 
 
 def stored_mask(stack, job_id: str) -> Image.Image:

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from local_stack.stack import Stack, leftover_processes
 from local_stack.storefront import Storefront
 from tests.e2e.helpers import photo_bytes, wait_for
+from validation.client import GpuService
 
 pytestmark = pytest.mark.e2e
 # The forward pass outlasts many leases, and the duplicate's five refused deliveries (about 15 s of
@@ -29,13 +29,7 @@ def slow_stack(tmp_path_factory):
 
 
 def gpu_metrics(stack) -> dict[str, float]:
-    text = requests.get(stack.url("gpu") + "/metrics", timeout=10).text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return GpuService(stack.url("gpu")).metrics()
 
 
 def forward_passes(stack) -> float:

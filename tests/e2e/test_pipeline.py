@@ -9,16 +9,10 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.e2e.helpers import SegmentTap, photo_bytes, wait_for
+from tests.e2e.helpers import SegmentTap, fetch, photo_bytes, wait_for
 
 pytestmark = pytest.mark.e2e
 MB = 1024 * 1024
-
-
-def fetch(url: str) -> Image.Image:
-    response = requests.get(url, timeout=30)
-    response.raise_for_status()
-    return Image.open(io.BytesIO(response.content))
 
 
 def test_a_photo_goes_through_every_state_to_a_cut_out(shop):

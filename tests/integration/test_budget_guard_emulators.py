@@ -11,6 +11,7 @@ import requests
 
 from adapters.cloud_run import Scaling
 from local_stack.stack import Stack
+from tests.e2e.helpers import wait_for
 from tests.integration.webhook_recorder import Recorder
 
 pytestmark = pytest.mark.integration
@@ -25,15 +26,6 @@ def notification(cost, interval, threshold=None):
     if threshold is not None:
         data["alertThresholdExceeded"] = threshold
     return json.dumps(data).encode()
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +70,14 @@ def test_one_warning_one_emergency_one_exit(stack):
             publish(notification(75.0 + i * 0.1, NOVEMBER, 0.75))
         publish(notification(100.5, NOVEMBER, 1.0))
 
-        wait_for(lambda: log_count("emergency_entered") == 1, what="emergency mode")
+        wait_for(lambda: log_count("emergency_entered") == 1, 60, message="emergency mode")
         assert ops.cloud_run.scaling(settings.gpu_service) == Scaling(0, 2)  # seen on the local Cloud Run
         assert ops.store.emergency()["saved_max_instances"] == 5
         time.sleep(2)  # let any redelivery or late duplicate land
 
         publish(notification(10.0, DECEMBER))
-        wait_for(lambda: log_count("emergency_left") == 1, what="leaving emergency mode")
-        wait_for(lambda: spend_cost() == 10.0, what="December spend")
+        wait_for(lambda: log_count("emergency_left") == 1, 60, message="leaving emergency mode")
+        wait_for(lambda: spend_cost() == 10.0, 60, message="December spend")
         time.sleep(2)
 
         assert [log_count(k) for k in ("budget_warning", "emergency_entered", "emergency_left")] == [1, 1, 1]
@@ -177,7 +169,7 @@ def test_a_scale_down_whose_answer_fails_is_finished_by_the_pubsub_redelivery(st
             query = db.collection("ops_log").where(filter=FieldFilter("kind", "==", "emergency_entered"))
             return [d.to_dict() for d in query.stream() if d.get("budget_id") == budget["budgetId"]]
 
-        wait_for(lambda: entered(), timeout=90, what="emergency mode recorded")
+        wait_for(lambda: entered(), 90, message="emergency mode recorded")
         time.sleep(3)  # let any further redelivery land
         assert requests.get(faults, timeout=10).json()["failing_updates"] == 0  # the fault did fire
         log = (stack.workdir / "logs" / "fn-budget_guard.log").read_text()

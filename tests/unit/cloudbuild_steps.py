@@ -1,4 +1,5 @@
-"""Run a cloudbuild.yaml step's bash script here, as Cloud Build would hand it to bash.
+"""Run a cloudbuild.yaml step's bash script here, as Cloud Build would hand it to bash
+(and `upstream`: what a step waits on, for the tests of the steps' order).
 
 Cloud Build replaces `$NAME`/`${NAME}` with the substitution's value and `$$` with
 a literal `$` in args and env before the step starts
@@ -54,6 +55,18 @@ def values(**overrides: str) -> dict[str, str]:
     for name in declared:  # defaults may refer to other substitutions (dynamicSubstitutions)
         given[name] = substitute(given[name], given)
     return given
+
+
+def upstream(graph: dict[str, list[str]], step_id: str) -> set[str]:
+    """Every step `step_id` waits on, directly or not, in a graph of each step's prerequisites."""
+    seen: set[str] = set()
+    todo = list(graph[step_id])
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(graph[dep])
+    return seen
 
 
 def step(step_id: str) -> dict:

@@ -15,7 +15,7 @@ from domain import alerts
 from local_stack import topology
 from local_stack.alerts import local_conditions, prometheus_values
 from settings import Settings
-from tests.unit.test_infra import INFRA, ROOT, _terraform, needs_terraform
+from tests.unit.test_infra import INFRA, needs_terraform, topology_output
 
 # The alert and rollback lists of the store's plan (shared/STORE_PLAN.md), word for word.
 PLAN = {
@@ -109,15 +109,7 @@ def test_the_local_evaluator_reads_the_metric_names_the_sidecar_exports(declared
 
 
 def _render_terraform(topology_file: Path) -> dict:
-    work = ROOT / ".local" / "tf-alerts"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "main.tf").write_text(f'module "t" {{\n  source = "../../infra/topology"\n  env = {{}}\n'
-                                  f'  file = {json.dumps(str(topology_file))}\n}}\n')
-    init = _terraform("init", "-input=false", "-backend=false", cwd=work)
-    assert init.returncode == 0, init.stderr
-    result = _terraform("console", cwd=work, stdin="jsonencode(module.t.alert_policies)\n")
-    assert result.returncode == 0, result.stderr
-    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+    return topology_output("tf-alerts", "alert_policies", env={}, file=str(topology_file))
 
 
 def test_terraform_makes_one_policy_per_declared_condition_routed_by_severity():

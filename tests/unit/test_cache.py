@@ -106,7 +106,27 @@ def test_the_worker_writes_the_mask_and_the_entry_before_the_result():
     mask = Image.open(io.BytesIO(stored))
     assert content_type == "image/png" and mask.format == "PNG" and mask.mode == "L" and mask.size == (96, 72)
     assert np.array_equal(np.asarray(mask), masks.quantise(soft_mask(mask)))
-    assert masks.decode(blobs.objects[entry][0], SETTINGS.max_pixels)[1] > 0  # the GPU seconds it cost
+    entry_pixels, seconds = masks.decode(blobs.objects[entry][0], SETTINGS.max_pixels)
+    assert seconds > 0  # the GPU seconds it cost
+    assert np.array_equal(entry_pixels, masks.decode(stored, SETTINGS.max_pixels)[0])
+
+
+def test_the_entry_is_the_jobs_mask_file_with_the_text_chunk_pil_would_write():
+    from PIL import PngImagePlugin
+
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (72, 96), (480, 640)):
+        alpha = rng.integers(0, 256, shape, dtype=np.uint8)
+        info = PngImagePlugin.PngInfo()
+        info.add_text(masks.GPU_SECONDS_KEY, "1.2346")
+        by_pil = io.BytesIO()
+        Image.fromarray(alpha, "L").save(by_pil, "PNG", compress_level=1, pnginfo=info)
+        entry = masks.with_gpu_seconds(masks.encode(alpha), 1.23456)
+        assert entry == by_pil.getvalue() == masks.encode(alpha, gpu_seconds=1.23456)
+        pixels, seconds = masks.decode(entry, SETTINGS.max_pixels)
+        assert seconds == 1.2346 and np.array_equal(pixels, masks.decode(masks.encode(alpha), 10**7)[0])
+    with pytest.raises(ValueError):
+        masks.with_gpu_seconds(b"not a png at all, not even close", 1.0)
 
 
 def test_a_worker_of_unknown_weights_keeps_the_mask_but_makes_no_entry():
@@ -223,12 +243,28 @@ def test_an_expired_or_foreign_entry_sends_the_job_to_the_gpu():
     assert (SETTINGS.results_bucket, result_name(hit.as_segment_request())) not in blobs.objects
 
 
-def test_a_hit_whose_upload_is_gone_fails_with_its_reason():
+def _gone(blobs, key):
+    del blobs.objects[key]
+
+
+def _gzipped(blobs, key):
+    blobs.encodings[key] = "gzip"
+
+
+def _oversized(blobs, key):
+    _, content_type, generation = blobs.objects[key]
+    blobs.objects[key] = (b"\0" * (SETTINGS.max_upload_bytes + 1), content_type, generation)
+
+
+# The reasons as job records and the KPI report hold them (adapters/blobs.py gives them).
+@pytest.mark.parametrize("spoil,reason", [(_gone, "upload_missing"), (_gzipped, "content_encoded"),
+                                          (_oversized, "too_large")])
+def test_a_hit_whose_upload_cannot_be_read_fails_with_its_reason(spoil, reason):
     blobs, publisher, _, hit = miss_then_hit()
-    del blobs.objects[(SETTINGS.uploads_bucket, hit.object)]
-    assert render.handle(hit, blobs=blobs, publisher=publisher, settings=SETTINGS) == "failed:upload_missing"
+    spoil(blobs, (SETTINGS.uploads_bucket, hit.object))
+    assert render.handle(hit, blobs=blobs, publisher=publisher, settings=SETTINGS) == f"failed:{reason}"
     event = JobEvent.model_validate_json(publisher.on(SETTINGS.job_events_topic)[-1])
-    assert (event.kind, event.reason) == ("failed", "upload_missing")
+    assert (event.kind, event.reason) == ("failed", reason)
 
 
 # --- status tracking and the cost report --------------------------------------------------------------

@@ -81,21 +81,11 @@ def test_steps_wait_on_existing_steps_and_release_only_after_the_tests(build):
     for deps in graph.values():
         assert set(deps) <= set(ids)
 
-    def upstream(step_id: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(graph[step_id])
-        while todo:
-            dep = todo.pop()
-            if dep not in seen:
-                seen.add(dep)
-                todo.extend(graph[dep])
-        return seen
-
     assert ids[:2] == ["check-substitutions", "unit-tests"] and "waitFor" not in graph["unit-tests"]
     for step_id in ids[2:]:
-        assert "unit-tests" in upstream(step_id), step_id
-    assert {"push-image", "bootstrap-service", "deploy-functions"} <= upstream("canary")
-    assert "deploy-functions" in upstream("schedules")
+        assert "unit-tests" in steps.upstream(graph, step_id), step_id
+    assert {"push-image", "bootstrap-service", "deploy-functions"} <= steps.upstream(graph, "canary")
+    assert "deploy-functions" in steps.upstream(graph, "schedules")
 
 
 def test_files_it_names_exist(build):

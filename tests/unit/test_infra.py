@@ -102,25 +102,26 @@ def test_terraform_fmt_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def topology_output(work: str, output: str, **inputs) -> dict:
+    """One output of infra/topology (no provider), evaluated by terraform console with these inputs.
+
+    The root (.local/WORK) sits inside the repository so the module is used in place, by a
+    relative source, exactly as infra/topology.tf uses it."""
+    root = ROOT / ".local" / work
+    root.mkdir(parents=True, exist_ok=True)
+    arguments = "".join(f"  {name} = {json.dumps(value)}\n" for name, value in inputs.items())
+    (root / "main.tf").write_text(f'module "t" {{\n  source = "../../infra/topology"\n{arguments}}}\n')
+    init = _terraform("init", "-input=false", "-backend=false", cwd=root)
+    assert init.returncode == 0, init.stderr
+    result = _terraform("console", cwd=root, stdin=f"jsonencode(module.t.{output})\n")
+    assert result.returncode == 0, result.stderr
+    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
 @pytest.fixture(scope="module")
 def evaluate():
-    """Evaluate infra/topology (no provider) with terraform console, for an env.
-
-    The root sits inside the repository so the module is used in place, by a
-    relative source, exactly as infra/topology.tf uses it."""
-    work = ROOT / ".local" / "tf-topology"
-    work.mkdir(parents=True, exist_ok=True)
-
-    def run(env: dict[str, str]) -> dict:
-        (work / "main.tf").write_text(
-            f'module "t" {{\n  source = "../../infra/topology"\n  env = {json.dumps(env)}\n}}\n')
-        init = _terraform("init", "-input=false", "-backend=false", cwd=work)
-        assert init.returncode == 0, init.stderr
-        result = _terraform("console", cwd=work, stdin="jsonencode(module.t.topology)\n")
-        assert result.returncode == 0, result.stderr
-        return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
-
-    return run
+    """infra/topology's `topology` output for an env."""
+    return lambda env: topology_output("tf-topology", "topology", env=env)
 
 
 @needs_terraform

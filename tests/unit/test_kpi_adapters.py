@@ -67,8 +67,10 @@ def test_cloud_monitoring_counts_per_hour_with_5xx_as_errors(monitoring):
                                                                   (START + timedelta(hours=1), 105, 0)]
     request = asked[0]
     assert request.name == "projects/demo-proj"
-    assert 'metric.type = "run.googleapis.com/request_count"' in request.filter
-    assert 'resource.labels.service_name = "pet-cutout-gpu"' in request.filter
+    # Every revision's requests (adapters/metrics.run_series, without a revision).
+    assert request.filter == ('metric.type = "run.googleapis.com/request_count" AND resource.type = '
+                              '"cloud_run_revision" AND resource.labels.service_name = "pet-cutout-gpu"')
+    assert request.view == monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL
     assert request.aggregation.alignment_period.total_seconds() == 3600
     assert request.aggregation.per_series_aligner == monitoring_v3.Aggregation.Aligner.ALIGN_DELTA
     assert list(request.aggregation.group_by_fields) == ["metric.labels.response_code_class"]

@@ -42,17 +42,6 @@ def graph(build: dict) -> dict[str, list[str]]:
     return out
 
 
-def upstream(g: dict[str, list[str]], step_id: str) -> set[str]:
-    seen: set[str] = set()
-    todo = list(g[step_id])
-    while todo:
-        dep = todo.pop()
-        if dep not in seen:
-            seen.add(dep)
-            todo.extend(g[dep])
-    return seen
-
-
 def run_build(g: dict[str, list[str]], failing: set[str]) -> set[str]:
     """The steps a build starts when `failing` fail: one starts only when all it waits on succeeded."""
     started, succeeded = set(), set()
@@ -77,17 +66,17 @@ def test_the_order_is_build_push_staging_validation_gate_then_production(g):
     chain = ["build-image", "push-image", "deploy-staging-service", "staging-token", "validate-staging",
              "validation-gate", "quiet-window", "bootstrap-service", "canary"]
     for earlier, later in itertools.pairwise(chain):
-        assert earlier in upstream(g, later), f"{later} does not wait for {earlier}"
-    assert "deploy-staging-functions" in upstream(g, "validate-staging")
-    assert "plan-staging" in upstream(g, "deploy-staging-functions")
+        assert earlier in steps.upstream(g, later), f"{later} does not wait for {earlier}"
+    assert "deploy-staging-functions" in steps.upstream(g, "validate-staging")
+    assert "plan-staging" in steps.upstream(g, "deploy-staging-functions")
     for step_id in PRODUCTION:
-        assert {"validation-gate", "quiet-window"} <= upstream(g, step_id), step_id
+        assert {"validation-gate", "quiet-window"} <= steps.upstream(g, step_id), step_id
 
 
 def test_no_step_outside_staging_and_local_work_runs_before_the_gate(g):
     """A step added later must wait for the gate unless it is listed as harmless here."""
     for step_id in set(g) - BEFORE_THE_GATE:
-        assert "validation-gate" in upstream(g, step_id), f"{step_id} can start before staging passed validation"
+        assert "validation-gate" in steps.upstream(g, step_id), f"{step_id} can start before staging passed validation"
     # The two production steps allowed early only write files in the workspace.
     for step_id in ("plan-functions", "render-service"):
         assert "gcloud" not in json.dumps(steps.step(step_id)), step_id

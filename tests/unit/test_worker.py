@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from adapters.blobs import BlobError, Encoded, NotFound, TooLarge
 from events.schemas import JobEvent, SegmentRequest
 from gpu_service.worker import Outcome, Worker, result_name
 from settings import Settings
@@ -87,6 +88,23 @@ def test_a_bad_image_fails_permanently_and_is_acknowledged(parts):
     failed = JobEvent.model_validate_json(publisher.on(SETTINGS.job_events_topic)[-1])
     assert (failed.kind, failed.reason) == ("failed", "bad_image")
     assert not blobs.exists(SETTINGS.results_bucket, result_name(request))
+
+
+def test_each_blob_refusal_carries_the_reason_a_job_records():
+    # Byte for byte: job records, the KPI report and the e2e tests hold these strings.
+    assert (NotFound("x").reason, Encoded("gzip").reason, TooLarge(2, 1).reason) == \
+        ("upload_missing", "content_encoded", "too_large")
+    assert all(issubclass(kind, BlobError) for kind in (NotFound, Encoded, TooLarge))
+
+
+def test_an_upload_gone_before_the_worker_read_it_fails_as_upload_missing(parts):
+    # (test_hostile_uploads.py covers the encoded and the oversized upload.)
+    blobs, _, publisher = parts
+    request = request_for(blobs, jpeg())
+    del blobs.objects[(request.bucket, request.object)]  # the lifecycle rule took it
+    assert make_worker(parts).process(request) is Outcome.FAILED
+    failed = JobEvent.model_validate_json(publisher.on(SETTINGS.job_events_topic)[-1])
+    assert (failed.kind, failed.reason) == ("failed", "upload_missing")
 
 
 def test_a_transient_error_raises_and_frees_the_lease(parts):
