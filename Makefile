@@ -19,7 +19,7 @@ setup: $(STAMP) models
 	@$(BIN)/python -m local_stack doctor
 
 models: $(STAMP)
-	@$(BIN)/python -m gpu_service.models --model-dir .models
+	@$(BIN)/python -m gpu_service.models --model-dir .models --u2netp-int8
 
 # Start the whole stack, push the demo photos through it, write out/.
 demo: setup

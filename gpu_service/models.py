@@ -58,9 +58,16 @@ def fetch_inspyrenet(mode: str, model_dir: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Fetch and verify model weights.")
     parser.add_argument("--model-dir", default=".models")
+    parser.add_argument("--u2netp-int8", action="store_true",
+                        help="also derive U^2-Net-p's int8 weights (needs onnx and scikit-image: requirements-dev.txt)")
     parser.add_argument("--inspyrenet", metavar="MODE", help="also fetch the InSPyReNet checkpoint (base or fast)")
     args = parser.parse_args()
-    print(fetch_u2netp(Path(args.model_dir)))
+    u2netp = fetch_u2netp(Path(args.model_dir))
+    print(u2netp)
+    if args.u2netp_int8:
+        from gpu_service.engines.u2netp_int8 import WEIGHTS, derive
+
+        print(derive(u2netp, u2netp.with_name(WEIGHTS)))
     if args.inspyrenet:
         print(fetch_inspyrenet(args.inspyrenet, Path(args.model_dir)))
 

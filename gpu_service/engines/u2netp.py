@@ -30,16 +30,15 @@ SIZE = (320, 320)
 class U2NetP(Engine):
     name = "u2netp"
     mode = "320"
+    weights = "u2netp.onnx"
 
     def __init__(self, model_path: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None,
                  threads: int = 0, sessions: int = 0):
         folder = Path(model_dir or os.environ.get("MODEL_DIR", ".models"))
-        path = Path(model_path or folder / "u2netp.onnx")
+        path = Path(model_path or folder / self.weights)
         if not path.is_file():
             raise EngineError(f"U^2-Net-p weights not found at {path}: run `make models`")
-        self.checksum = sha256(path)
-        if self.checksum != U2NETP_SHA256:
-            raise EngineError(f"U^2-Net-p weights at {path} fail their checksum (sha256 {self.checksum})")
+        self.checksum = self.verify(path)
         self._wide = _session(path, threads, spin=False)  # a lone image: a thread per core (onnxruntime's default)
         # U2NETP_SESSIONS=1: one session only (each busy session keeps its own arena, ~0.45 GiB).
         count = sessions or int(os.environ.get("U2NETP_SESSIONS") or 0) or len(os.sched_getaffinity(0))
@@ -47,6 +46,13 @@ class U2NetP(Engine):
         self._pool = ThreadPoolExecutor(len(self._narrow), thread_name_prefix="u2netp") if self._narrow else None
         self._input = self._wide.get_inputs()[0].name
         self._output = self._wide.get_outputs()[0].name  # d0, the fused mask; the six side outputs are not fetched
+
+    def verify(self, path: Path) -> str:
+        """The weights' identity (the mask cache keys on it); refuses any but the pinned ones."""
+        checksum = sha256(path)
+        if checksum != U2NETP_SHA256:
+            raise EngineError(f"U^2-Net-p weights at {path} fail their checksum (sha256 {checksum})")
+        return checksum
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         small = np.asarray(image.convert("RGB").resize(SIZE, Image.Resampling.LANCZOS, reducing_gap=3.0),

@@ -30,7 +30,7 @@ from settings import Settings
 from tests.fakes import FakeBlobs, FakeJobs, FakeLeases, FakePublisher
 from tests.unit.ops_fakes import MemoryOps
 
-SETTINGS = Settings(lease_seconds=60)
+SETTINGS = Settings(lease_seconds=60, engine="u2netp")  # the identity U2 below
 U2 = EngineIdentity.of("u2netp")
 OTHER = EngineIdentity("inspyrenet", "ab" * 32)
 
@@ -63,6 +63,13 @@ def test_the_key_is_the_bytes_the_engine_and_its_weights():
 
 def test_u2netps_pin_is_the_checksum_its_engine_enforces():
     assert U2.checksum == U2NETP_SHA256 and U2.known
+
+
+def test_the_int8_engines_pin_is_its_recipes_identity():
+    from gpu_service.engines.u2netp_int8 import IDENTITY
+
+    pinned = EngineIdentity.of("u2netp-int8")
+    assert pinned.checksum == IDENTITY and pinned.known and pinned.checksum != U2.checksum
 
 
 @pytest.mark.parametrize("identity", [EngineIdentity.of("inspyrenet"), EngineIdentity("u2netp", "not-hex"),

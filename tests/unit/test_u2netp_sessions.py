@@ -13,9 +13,9 @@ from tests.unit.test_engines import MODELS, photo
 pytestmark = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
 
 
-@pytest.fixture(scope="module")
-def engine():
-    return new_engine("u2netp", model_dir=MODELS, sessions=2)
+@pytest.fixture(scope="module", params=["u2netp", "u2netp-int8"])
+def engine(request):
+    return new_engine(request.param, model_dir=MODELS, sessions=2)
 
 
 @pytest.fixture(scope="module")
