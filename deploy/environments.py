@@ -35,7 +35,10 @@ class Environment:
         return name + self.suffix
 
     def function(self, target: str) -> str:
-        # Cloud Run service names allow no underscores.
+        # A function's name may hold underscores, but the Cloud Run service made for it
+        # has them replaced by hyphens
+        # (https://cloud.google.com/functions/docs/deploying): deploying the hyphenated
+        # name keeps one name for both (URLs, IAM bindings, log filters).
         return target.replace("_", "-") + self.suffix
 
     @property

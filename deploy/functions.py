@@ -75,7 +75,7 @@ TIMEOUT = {"render": "120s", "prewarm": "300s", "rollback": "300s", "budget_guar
 @dataclass
 class Deploy:
     target: str  # main.py target
-    name: str  # deployed name (hyphens: Cloud Run service names allow no underscores)
+    name: str  # deployed name: hyphens, the name of the function's Cloud Run service (Environment.function)
     service_account: str
     memory: str
     timeout: str
@@ -161,7 +161,10 @@ def environment(topo: dict, project: str, region: str, project_number: str,
         "GPU_SERVICE_URL": env.gpu_service_url(project_number=project_number, region=region),
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
-        # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
+        # The per-IP rate limits key on the last X-Forwarded-For entry, taken to be the caller's
+        # address as Google's front end appended it. No Google page seen here documents how the
+        # front end, or the load balancer of --behind-load-balancer, fills that header: confirm
+        # it on a deployment (the load balancer may append its own address after the client's).
         "TRUSTED_PROXY_HOPS": "1",
         # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
         # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).
