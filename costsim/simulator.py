@@ -31,8 +31,10 @@ from scheduler.windows import Schedule
 class ServiceModel:
     """Defaults: the operating plan's 30 s cold start and ~1.0 s/image warm on an L4
     (InSPyReNet base, batch 1), until the engine benchmark (bench/) replaces them.
-    Cloud Run offers no idle-time setting: 15 minutes is the upper bound its docs
-    give for keeping an idle instance; real scale-down may come sooner."""
+    Cloud Run scales a revision without traffic in to zero instances but its docs give
+    no delay for it (https://cloud.google.com/run/docs/about-instance-autoscaling):
+    the 15 minutes here are an assumption, not a documented bound; real scale-down may
+    come sooner."""
 
     cold_start_s: float = 30.0
     concurrency: int = 4

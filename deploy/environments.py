@@ -35,12 +35,20 @@ class Environment:
         return name + self.suffix
 
     def function(self, target: str) -> str:
-        # Cloud Run service names allow no underscores.
+        # A function's name may hold underscores, but the Cloud Run service made for it
+        # has them replaced by hyphens
+        # (https://cloud.google.com/functions/docs/deploying): deploying the hyphenated
+        # name keeps one name for both (URLs, IAM bindings, log filters).
         return target.replace("_", "-") + self.suffix
 
     @property
     def gpu_service(self) -> str:
         return self.topology["services"]["gpu"]["name"] + self.suffix
+
+    def gpu_service_url(self, *, project_number: str, region: str) -> str:
+        # Cloud Run's deterministic URL, known before the service exists (infra/topology.tf
+        # writes the same formula for Terraform, which cannot call this).
+        return f"https://{self.gpu_service}-{project_number}.{region}.run.app"
 
     def account(self, account_id: str) -> str:
         return account_id if account_id in SHARED_ACCOUNTS else account_id + self.suffix
@@ -89,10 +97,9 @@ def shell_values(env: Environment, *, project: str, region: str, project_number:
     """What the release's shell steps need of a deployment (cloudbuild.yaml sources it),
     and the public endpoints the validation suite reads (validation/targets.py)."""
     functions = f"https://{region}-{project}.cloudfunctions.net"
-    gpu_url = f"https://{env.gpu_service}-{project_number}.{region}.run.app"
+    gpu_url = env.gpu_service_url(project_number=project_number, region=region)
     origins = [o.strip() for o in env.topology["buckets"]["uploads"]["cors"]["origins"].split(",") if o.strip()]
     return {
-        "ENVIRONMENT": env.name,
         "GPU_SERVICE": env.gpu_service,
         "GPU_SERVICE_URL": gpu_url,
         "PUSHER_ACCOUNT": env.account("pubsub-pusher"),

@@ -75,7 +75,7 @@ TIMEOUT = {"render": "120s", "prewarm": "300s", "rollback": "300s", "budget_guar
 @dataclass
 class Deploy:
     target: str  # main.py target
-    name: str  # deployed name (hyphens: Cloud Run service names allow no underscores)
+    name: str  # deployed name: hyphens, the name of the function's Cloud Run service (Environment.function)
     service_account: str
     memory: str
     timeout: str
@@ -91,10 +91,6 @@ def service_engine(path: Path = SERVICE_YAML) -> str:
     spec = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value", "") for c in spec for e in c.get("env", [])}
     return env.get("ENGINE", Settings().engine)
-
-
-def function_name(target: str, environment: environments.Environment | None = None) -> str:
-    return environment.function(target) if environment else target.replace("_", "-")
 
 
 def accounts(path: Path | None = None) -> dict[str, str]:
@@ -123,7 +119,7 @@ def plan(topo: dict, project: str, behind_load_balancer: bool = False,
         # and checks its own secret token (the rollback function does).
         public = bool(spec.get("public")) or spec.get("invoker") == "cloud-monitoring"
         deploys.append(Deploy(
-            target=target, name=function_name(target, env),
+            target=target, name=env.function(target),
             service_account=sa(runs_as[target]),
             memory=MEMORY.get(target, "512Mi"), timeout=TIMEOUT.get(target, "60s"),
             public=public, invokers=invokers,
@@ -137,7 +133,6 @@ def environment(topo: dict, project: str, region: str, project_number: str,
                 name: str = environments.PRODUCTION) -> dict[str, str]:
     """Settings (settings.py) every function of the deployment `name` gets."""
     env = environments.of(topo, name)
-    gpu = env.gpu_service
     # The intake check refuses what the deployment's GPU decode would (its memory share).
     deployed = Settings(gpu_memory_mib=int(env.gpu_values()["GPU_MEMORY_MIB"]))
     return {
@@ -162,11 +157,14 @@ def environment(topo: dict, project: str, region: str, project_number: str,
         "STORE_ORIGINS": topo["buckets"]["uploads"]["cors"]["origins"],
         # The public functions sign URLs as themselves (signBlob on their own account).
         "SIGNING_SERVICE_ACCOUNT": f"{env.account(accounts()['upload_url'])}@{project}.iam.gserviceaccount.com",
-        "GPU_SERVICE": gpu,
-        "GPU_SERVICE_URL": f"https://{gpu}-{project_number}.{region}.run.app",
+        "GPU_SERVICE": env.gpu_service,
+        "GPU_SERVICE_URL": env.gpu_service_url(project_number=project_number, region=region),
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
-        # Google's front end appends the caller's address to X-Forwarded-For: the rate limits key on it.
+        # The per-IP rate limits key on the last X-Forwarded-For entry, taken to be the caller's
+        # address as Google's front end appended it. No Google page seen here documents how the
+        # front end, or the load balancer of --behind-load-balancer, fills that header: confirm
+        # it on a deployment (the load balancer may append its own address after the client's).
         "TRUSTED_PROXY_HOPS": "1",
         # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
         # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).

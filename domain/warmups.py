@@ -2,9 +2,10 @@
 
 - instance time: a warm-up starts (or keeps) an instance that nobody else pays for
   until the first upload after it, a later warm-up that takes over, or Cloud Run's
-  idle scale-down, whichever comes first (`idle_seconds`: 15 minutes, the upper bound
-  Cloud Run's docs give and costsim/simulator.py assumes);
-  https://cloud.google.com/run/docs/about-instance-autoscaling
+  idle scale-down, whichever comes first (`idle_seconds`: 15 minutes, the assumption
+  costsim/simulator.py makes too: Cloud Run scales a revision without traffic in to zero
+  but its docs give no delay for it;
+  https://cloud.google.com/run/docs/about-instance-autoscaling)
 - cold starts saved: uploads that arrived within `warm_for` of a warm-up (the window
   the policy itself counts an instance as warm for).
 """

@@ -111,13 +111,7 @@ moved {
   to   = google_secret_manager_secret_iam_member.access["ops-reads-slack-webhook-url"]
 }
 
-# The repository and the budget are made by production's instance only (count).
-moved {
-  from = google_artifact_registry_repository.images
-  to   = google_artifact_registry_repository.images[0]
-}
-
-moved {
-  from = google_billing_budget.monthly
-  to   = google_billing_budget.monthly[0]
-}
+# The repository and the budget (count: production's instance only) need no block: when
+# count is added to a resource, Terraform moves its object to instance [0] itself
+# (checked with Terraform 1.11: plan "has moved to [0]", 0 to destroy):
+# https://developer.hashicorp.com/terraform/language/modules/develop/refactoring

@@ -28,19 +28,26 @@ class Outcome:
 
 
 class Storefront:
-    def __init__(self, upload_url_endpoint: str, status_endpoint: str, session: requests.Session | None = None):
+    """One shopper's HTTP client. `retries` and `max_retry_after` (seconds): how often and how long
+    a 429 is waited out; `headers`: sent with every call to the functions (not with the PUT).
+    validation/client.Shopper is this client with its own values and errors."""
+
+    def __init__(self, upload_url_endpoint: str, status_endpoint: str, session: requests.Session | None = None,
+                 *, retries: int = 5, max_retry_after: float = 10.0, headers: dict[str, str] | None = None):
         self.upload_url_endpoint = upload_url_endpoint
         self.status_endpoint = status_endpoint
         self.http = session or requests.Session()
         self.session_id = ""  # the signed session upload_url issued; sent back as the widget does
+        self.retries, self.max_retry_after = retries, max_retry_after
+        self.headers = dict(headers or {})
 
-    def _polite(self, method: str, url: str, retries: int = 5, **kwargs) -> requests.Response:
+    def _polite(self, method: str, url: str, retries: int | None = None, **kwargs) -> requests.Response:
         """A request that waits out a 429 as the page's widget does (Retry-After), a few times."""
-        for _ in range(retries):
-            response = self.http.request(method, url, timeout=30, **kwargs)
+        for _ in range(self.retries if retries is None else retries):
+            response = self.http.request(method, url, timeout=30, headers=self.headers, **kwargs)
             if response.status_code != 429:
                 return response
-            time.sleep(min(float(response.headers.get("Retry-After", "1")), 10.0))
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), self.max_retry_after))
         return response
 
     def upload(self, data: bytes, content_type: str, **options) -> str:

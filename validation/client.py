@@ -3,12 +3,11 @@ and the GPU service's read-only routes (with an ID token where the service is pr
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import requests
 
-FINAL = {"done", "failed", "rejected"}
+from local_stack.storefront import Storefront
 
 
 class Refused(Exception):
@@ -17,29 +16,21 @@ class Refused(Exception):
         self.status = status
 
 
-class Shopper:
-    """One shopper: keeps the session upload_url issues, waits out 429s as the widget does."""
+class Shopper(Storefront):
+    """One shopper: keeps the session upload_url issues, waits out 429s as the widget does (up to
+    6 times, 15 s each); refusals raise Refused with the answer's body."""
 
     def __init__(self, upload_url: str, job_status: str, forwarded_for: str = ""):
-        self.upload_url, self.job_status = upload_url, job_status
-        self.http = requests.Session()
-        self.session_id = ""
-        # Only honoured where the functions trust a proxy hop (TRUSTED_PROXY_HOPS): the load bench's way
-        # of being many shoppers from one machine. Google's front end appends the real address after it.
-        self.headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-
-    def _call(self, method: str, url: str, retries: int = 6, **kwargs) -> requests.Response:
-        for _ in range(retries):
-            response = self.http.request(method, url, timeout=30, headers=self.headers, **kwargs)
-            if response.status_code != 429:
-                return response
-            time.sleep(min(float(response.headers.get("Retry-After", "1")), 15.0))
-        return response
+        # X-Forwarded-For is only honoured where the functions trust a proxy hop (TRUSTED_PROXY_HOPS):
+        # the load bench's way of being many shoppers from one machine. Deployed, the real address is
+        # expected after it (an unconfirmed layout: deploy/functions.py, TRUSTED_PROXY_HOPS).
+        super().__init__(upload_url, job_status, retries=6, max_retry_after=15.0,
+                         headers={"X-Forwarded-For": forwarded_for} if forwarded_for else {})
 
     def grant(self, content_type: str, size: int, retries: int = 6) -> dict:
         """A signed PUT URL and its job; raises Refused for any answer but 201."""
-        response = self._call("POST", self.upload_url, retries=retries,
-                              json={"content_type": content_type, "size": size, "session_id": self.session_id})
+        response = self._polite("POST", self.upload_url_endpoint, retries=retries,
+                                json={"content_type": content_type, "size": size, "session_id": self.session_id})
         if response.status_code != 201:
             raise Refused(response.status_code, response.text)
         grant = response.json()
@@ -56,20 +47,9 @@ class Shopper:
         self.put(grant, data)
         return grant["job_id"]
 
-    def status(self, job_id: str) -> dict:
-        params = {"job_id": job_id, **({"session_id": self.session_id} if self.session_id else {})}
-        response = self._call("GET", self.job_status, params=params)
-        response.raise_for_status()
-        return response.json()
-
     def follow(self, job_id: str, timeout: float, every: float = 0.2) -> dict:
         """The job's last status: final, or whatever it was when `timeout` ran out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.status(job_id)
-            if status["state"] in FINAL or time.monotonic() > deadline:
-                return status
-            time.sleep(every)
+        return super().follow(job_id, timeout, every)
 
 
 def queued_to_done_seconds(status: dict) -> float | None:

@@ -157,8 +157,10 @@ locals {
     # The canary logs its steps and records the known-good revision rollback returns to.
     "deployer-ops-state" = { sa = "deployer", role = local.role.petCutoutOpsRecorder, condition = local.database[var.ops_database] }
     # The deployer creates the GPU service and the functions (which are Cloud Run
-    # services) and sets their invoker policies: run.admin is the narrowest role
-    # with setIamPolicy. The canary's gates read Cloud Monitoring.
+    # services) and sets their invoker policies: run.admin is the narrowest predefined
+    # role with setIamPolicy (run.developer can get but not set IAM policies):
+    # https://cloud.google.com/run/docs/reference/iam/roles
+    # The canary's gates read Cloud Monitoring.
     "deployer-run"       = { sa = "deployer", role = "roles/run.admin", condition = null }
     "deployer-functions" = { sa = "deployer", role = "roles/cloudfunctions.developer", condition = null }
     "deployer-scheduler" = { sa = "deployer", role = "roles/cloudscheduler.admin", condition = null }

@@ -254,6 +254,8 @@ def test_terraform_outputs_every_value_the_check_requires():
 def _bootstrap(tmp_path, describe):
     log = tmp_path / "gcloud.log"
     path = steps.fake_gcloud(tmp_path / "bin", log, describe)
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / BINDINGS.name).symlink_to(BINDINGS)
     done = steps.run_step("bootstrap-service", steps.values(**GOOD), cwd=tmp_path, path=path)
     return done, steps.logged(log)
 
@@ -262,11 +264,26 @@ def _replaced(calls):
     return [c for c in calls if c[:3] == ["run", "services", "replace"]]
 
 
+# Staging's and production's steps both grant the GPU service's roles through it.
+BINDINGS = ROOT / "deploy" / "gpu_service_bindings.sh"
+
+
+def _bindings(calls):
+    return sorted((c[3], c[5].removeprefix("--member=serviceAccount:"), c[6].removeprefix("--role="))
+                  for c in calls if c[:3] == ["run", "services", "add-iam-policy-binding"])
+
+
+def _roles_granted(service, accounts):
+    pusher, ops, deployer = (f"{a}@acme-pets.iam.gserviceaccount.com" for a in accounts)
+    return sorted([(service, pusher, "roles/run.invoker"), (service, ops, "roles/run.invoker"),
+                   (service, ops, "roles/run.developer"), (service, deployer, "roles/run.invoker")])
+
+
 def test_a_missing_service_is_created_from_service_yaml(tmp_path):
     done, calls = _bootstrap(tmp_path, "not-found")
     assert done.returncode == 0, done.stderr
     assert _replaced(calls) == [["run", "services", "replace", ".deploy/service.yaml", "--region=us-central1"]]
-    assert any(c[:3] == ["run", "services", "add-iam-policy-binding"] for c in calls)
+    assert _bindings(calls) == _roles_granted("pet-cutout-gpu", ("pubsub-pusher", "fn-ops", "deployer"))
 
 
 def test_an_existing_service_is_left_to_the_canary(tmp_path):
@@ -281,3 +298,23 @@ def test_any_other_describe_error_fails_the_step_without_replacing(tmp_path, des
     assert done.returncode != 0
     assert _replaced(calls) == [] and len(calls) == 1  # nothing after the failed describe
     assert "not replacing it" in done.stderr
+
+
+def test_staging_grants_the_same_roles_to_stagings_accounts(tmp_path):
+    from deploy import environments
+    from local_stack import topology
+
+    env = environments.of(topology.load(env={"GOOGLE_CLOUD_PROJECT": "acme-pets"}), "staging")
+    names = environments.shell_values(env, project="acme-pets", region="us-central1", project_number="123456789")
+    (tmp_path / ".deploy" / "staging").mkdir(parents=True)
+    (tmp_path / ".deploy" / "staging" / "names.sh").write_text(
+        "".join(f"export {k}='{v}'\n" for k, v in names.items()))
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / BINDINGS.name).symlink_to(BINDINGS)
+    log = tmp_path / "gcloud.log"
+    done = steps.run_step("deploy-staging-service", steps.values(**GOOD), cwd=tmp_path,
+                          path=steps.fake_gcloud(tmp_path / "bin", log))
+    assert done.returncode == 0, done.stderr
+    accounts = (names["PUSHER_ACCOUNT"], names["OPS_ACCOUNT"], names["DEPLOYER_ACCOUNT"])
+    assert accounts == ("pubsub-pusher-staging", "fn-ops-staging", "deployer")
+    assert _bindings(steps.logged(log)) == _roles_granted("pet-cutout-gpu-staging", accounts)

@@ -1,6 +1,7 @@
 """Foreground colour on soft edges: the old background must not show in the fur, and the alpha never moves."""
 
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +14,9 @@ from tests.samples import SAMPLES
 RED, GREEN = (200, 30, 30), (0, 255, 0)
 needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
                                    reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
+# U^2-Net-p's weights (bench.common.MODELS), as tests/unit/test_subject_gate.py requires them.
+MODELS = Path(__file__).resolve().parents[2] / ".models"
+needs_model = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
 
 
 def disc_on(background, size=(320, 240), sigma=4.0):
@@ -120,6 +124,7 @@ def assert_no_background_hue(table, formats):
         assert abs(means[(True, "0.9 < a < 1")]) <= max(6.0, abs(means[(False, "0.9 < a < 1")])), (colour_name, means)
 
 
+@needs_model
 @needs_samples
 def test_sample_pets_over_saturated_backgrounds_keep_no_background_hue():
     """At sample size, every output format: the mean excess on soft edges is within 15/255 (today's
@@ -127,6 +132,7 @@ def test_sample_pets_over_saturated_backgrounds_keep_no_background_hue():
     assert_no_background_hue(sample_excess(), ("png", "webp", "jpeg"))
 
 
+@needs_model
 @needs_samples
 @pytest.mark.slow
 def test_twelve_megapixel_pets_keep_no_background_hue():
@@ -177,6 +183,7 @@ def test_the_step_runs_on_the_requests_thread_not_the_batchers(monkeypatch):
     assert threads["estimate"] == threading.get_ident() != threads["forward"]
 
 
+@needs_model
 def test_near_opaque_detail_survives_the_step():
     """U^2-Net-p's mask stops at 254 over most of a pet: those pixels are the pet, not an edge.
     Once, the step replaced them with a blurred estimate and a cat's pupil turned tan."""

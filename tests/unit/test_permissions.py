@@ -101,6 +101,8 @@ def _step(step_id: str) -> dict:
 
 def _script_commands(step: dict) -> list[list[str]]:
     script = "\n".join(step.get("args", []))
+    # What the step's own script does, and what the repository's scripts it runs do.
+    script += "".join("\n" + (ROOT / name).read_text() for name in re.findall(r"\bbash (deploy/[\w.-]+\.sh)", script))
     script = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("#"))  # comments run nothing
     return [line.split() for line in re.findall(r"gcloud [^;|&\n>]+", script)]
 
@@ -217,10 +219,16 @@ def grants(access: dict) -> list[Grant]:
             for k, g in access["secret_roles"].items()]
     out += [Grant(g["sa"], g["role"], "repository/images", None, f"repository_roles.{k}")
             for k, g in access["repository_roles"].items()]
-    # The build binds roles on the GPU service it creates (cloudbuild.yaml bootstrap-service).
-    script = "\n".join(_step("bootstrap-service")["args"])
-    out += [Grant(sa, role, "service/gpu", None, "cloudbuild.yaml bind")
-            for sa, role in re.findall(r"^\s*bind ([\w-]+) (roles/[\w.]+)", script, re.M)]
+    # The build binds roles on the GPU service it creates (cloudbuild.yaml bootstrap-service runs
+    # deploy/gpu_service_bindings.sh with production's accounts in PUSHER_ACCOUNT=... words).
+    step = "\n".join(_step("bootstrap-service")["args"])
+    assert "bash deploy/gpu_service_bindings.sh" in step
+    accounts = dict(re.findall(r"\b(\w+_ACCOUNT)=([\w-]+)", step))
+    bindings = (ROOT / "deploy" / "gpu_service_bindings.sh").read_text()
+    binds = re.findall(r'^bind "\$(\w+)" (roles/[\w.]+)', bindings, re.M)
+    assert binds and {var for var, _ in binds} <= set(accounts)
+    out += [Grant(accounts[var], role, "service/gpu", None, "deploy/gpu_service_bindings.sh")
+            for var, role in binds]
     # deploy/functions.py binds invokers on the functions it deploys.
     _, plan = _deploy_plan()
     out += [Grant(_member_account(m), "roles/run.invoker", "service/functions", None, f"deploy.functions {d.target}")
