@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     rate_limit_session_per_minute: int = 20
     rate_limit_burst: int = 10
     rate_limits_collection: str = "rate_limits"
-    # Proxies in front of the functions that append the client to X-Forwarded-For
-    # (Google's front end: 1). 0 trusts only the socket's peer address.
+    # Which X-Forwarded-For entry from the end is the caller's: deploy/functions.py sets 1
+    # (Google's front end), 2 behind the external load balancer. 0 trusts only the peer address.
     trusted_proxy_hops: int = 0
     # Shopper sessions are signed by the server (domain/sessions.py). The key comes from
     # Secret Manager in production (--set-secrets) and is made per run by the local stack;

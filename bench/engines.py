@@ -11,11 +11,11 @@ import tempfile
 from pathlib import Path
 
 from bench.common import MODELS
-from gpu_service.engines import Engine, new_engine
+from gpu_service.engines import NAMES, Engine, new_engine
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", default=os.environ.get("ENGINE", "u2netp"), choices=["u2netp", "inspyrenet"])
+    parser.add_argument("--engine", default=os.environ.get("ENGINE", "u2netp"), choices=NAMES)
     parser.add_argument("--mode", default=os.environ.get("INSPYRENET_MODE", "base"), help="inspyrenet: base or fast")
     parser.add_argument("--ckpt", default=os.environ.get("INSPYRENET_CKPT", ""),
                         help="inspyrenet checkpoint; empty: random weights made here (timing only)")
@@ -34,9 +34,9 @@ def random_checkpoint(folder: Path) -> Path:
 
 def build(args: argparse.Namespace) -> tuple[Engine, dict]:
     """The engine and a note of what it is (for the results file)."""
-    if args.engine == "u2netp":
-        engine = new_engine("u2netp", model_dir=MODELS)
-        return engine, {**engine.info(), "weights": "real (u2netp.onnx)"}
+    if args.engine != "inspyrenet":
+        engine = new_engine(args.engine, model_dir=MODELS)
+        return engine, {**engine.info(), "weights": f"real ({engine.weights})"}
     os.environ.setdefault("TRANSPARENT_BACKGROUND_FILE_PATH", tempfile.mkdtemp(prefix="tb-home-"))
     ckpt, weights = args.ckpt, "real"
     if not ckpt:

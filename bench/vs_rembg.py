@@ -1,4 +1,7 @@
-"""Our u2netp pipeline side by side with rembg.remove() on the same u2netp weights and photos.
+"""Our CPU pipeline side by side with rembg.remove() on u2netp and the same photos.
+
+Ours runs `--engine` (u2netp-int8, the local stack's, by default; u2netp is rembg's own
+fp32 weights), rembg its fp32 u2netp.onnx.
 
 Both take the uploaded bytes and write a PNG cut-out. Runs are interleaved image
 by image (and the order flips every round), so a noisy machine slows both alike.
@@ -44,11 +47,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def compare(photos: dict[str, bytes], rounds: int) -> dict:
+def compare(photos: dict[str, bytes], rounds: int, engine_name: str) -> dict:
     os.environ.setdefault("U2NET_HOME", str(MODELS))
     import rembg
 
-    engine = new_engine("u2netp", model_dir=MODELS)
+    engine = new_engine(engine_name, model_dir=MODELS)
     session = rembg.new_session("u2netp")
 
     def ours(data: bytes) -> bytes:
@@ -97,11 +100,11 @@ def compare(photos: dict[str, bytes], rounds: int) -> dict:
     }
 
 
-def serve(photos: dict[str, bytes], rounds: int, clients: int) -> dict:
+def serve(photos: dict[str, bytes], rounds: int, clients: int, engine_name: str) -> dict:
     os.environ.setdefault("U2NET_HOME", str(MODELS))
     import rembg
 
-    engine = new_engine("u2netp", model_dir=MODELS)
+    engine = new_engine(engine_name, model_dir=MODELS)
     session = rembg.new_session("u2netp")
     batcher = Batcher(engine.forward, max_batch=8, max_wait=0.005)  # the service's defaults (settings.py)
 
@@ -170,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4, help="concurrent requests when served (0: skip)")
     parser.add_argument("--only", choices=["samples", "phone"], help="one photo set only")
+    parser.add_argument("--engine", default="u2netp-int8", choices=["u2netp-int8", "u2netp"], help="our engine")
     parser.add_argument("--sequential-only", action="store_true")
     parser.add_argument("--serving-only", action="store_true")
     args = parser.parse_args(argv)
@@ -178,17 +182,18 @@ def main(argv: list[str] | None = None) -> dict:
     orientations = [1, 6, 8, 3]
     phones = {f"{n}@12MP-o{orientations[i % 4]}": phone_photo(n, orientations[i % 4])
               for i, n in enumerate(names[: args.phone])}
-    results = {}
+    results = {"engine": args.engine}
+    print(f"ours: {args.engine}; rembg: u2netp (fp32)")
     sets = [("samples", "pet samples at their own size (192-700 px)", samples),
             ("phone", "phone-sized: samples resampled to 4032x3024, EXIF orientations 1/6/8/3", phones)]
     for key, label, photos in sets:
         if not photos or (args.only and args.only != key):
             continue
         if not args.serving_only:
-            results[key] = compare(photos, args.rounds)
+            results[key] = compare(photos, args.rounds, args.engine)
             report(label, results[key])
         if args.clients and not args.sequential_only:
-            results[f"{key}_served"] = serve(photos, args.rounds, args.clients)
+            results[f"{key}_served"] = serve(photos, args.rounds, args.clients, args.engine)
             report_serving(label, results[f"{key}_served"])
     write("vs_rembg", results)
     return results

@@ -100,6 +100,14 @@ def accounts(path: Path | None = None) -> dict[str, str]:
             if str(e.get("runs", "")).startswith("main:")}
 
 
+# Google's external Application Load Balancer appends "<immediate client IP>, <global forwarding
+# rule external IP>" to X-Forwarded-For, so the caller is the second entry from the end; with one
+# hop every shopper behind it would share the load balancer's address, and its rate limit.
+# https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header (the page itself is not
+# in the docs index here; its text is quoted in a stored answer that cites it).
+BEHIND_LB_HOPS = "2"
+
+
 def plan(topo: dict, project: str, behind_load_balancer: bool = False,
          environment: str = environments.PRODUCTION) -> list[Deploy]:
     """One Deploy per function of the topology, with who may invoke it."""
@@ -125,7 +133,9 @@ def plan(topo: dict, project: str, behind_load_balancer: bool = False,
             public=public, invokers=invokers,
             secrets={var: env.secret(name) for var, name in SECRETS.get(target, {}).items()},
             ingress="internal-and-gclb" if behind_load_balancer and target in EDGE_FUNCTIONS else "all",
-            env={"SIGNING_SERVICE_ACCOUNT": sa(runs_as[target])} if target in SIGNS_AS_ITSELF else {}))
+            env={**({"SIGNING_SERVICE_ACCOUNT": sa(runs_as[target])} if target in SIGNS_AS_ITSELF else {}),
+                 **({"TRUSTED_PROXY_HOPS": BEHIND_LB_HOPS} if behind_load_balancer and target in EDGE_FUNCTIONS
+                    else {})}))
     return deploys
 
 
@@ -162,9 +172,9 @@ def environment(topo: dict, project: str, region: str, project_number: str,
         # The rollback webhook's basic-auth user (infra/monitoring.tf); not a secret.
         "ROLLBACK_WEBHOOK_USER": "cloud-monitoring",
         # The per-IP rate limits key on the last X-Forwarded-For entry, taken to be the caller's
-        # address as Google's front end appended it. No Google page seen here documents how the
-        # front end, or the load balancer of --behind-load-balancer, fills that header: confirm
-        # it on a deployment (the load balancer may append its own address after the client's).
+        # address as Google's front end appended it. No Google page seen here documents that for a
+        # function reached directly: confirm it on a deployment. Behind the load balancer the
+        # public functions take the entry before the last instead (plan(), BEHIND_LB_HOPS).
         "TRUSTED_PROXY_HOPS": "1",
         # The memory intake is deployed with (MEMORY above): its check budgets from it. Intake also
         # refuses what the GPU decode would, so it needs the service's numbers (deploy/service.yaml).

@@ -69,6 +69,22 @@ def test_behind_the_load_balancer_only_the_public_functions_refuse_direct_traffi
     assert behind["rollback"] == behind["intake"] == "all"
 
 
+def test_behind_the_load_balancer_the_public_functions_key_rate_limits_on_the_shoppers_address(topo):
+    from functions.http import client_ip
+
+    def hops(behind: bool) -> dict[str, str | None]:
+        return {d.target: d.env.get("TRUSTED_PROXY_HOPS")
+                for d in deploy.plan(topo, "acme", behind_load_balancer=behind)}
+
+    direct, behind = hops(False), hops(True)
+    assert set(direct.values()) == {None}  # the shared env's one hop
+    assert {t for t, h in behind.items() if h} == set(deploy.EDGE_FUNCTIONS)
+    # The load balancer's layout: "<what the client sent>, <client>, <forwarding rule IP>".
+    request = type("Request", (), {"headers": {"X-Forwarded-For": "6.6.6.6, 203.0.113.7, 34.120.0.1"},
+                                   "remote_addr": "169.254.1.1"})()
+    assert client_ip(request, int(behind["upload_url"])) == "203.0.113.7"
+
+
 def test_commands_are_http_triggered_2nd_gen_python311(topo):
     cmds = deploy.commands(deploy.plan(topo, "acme"), project="acme", region="us-central1", env_file="e.yaml")
     deploys = [c for c in cmds if c[:3] == ["gcloud", "functions", "deploy"]]
