@@ -20,7 +20,7 @@ from dataclasses import dataclass
 # gpu_service/engines/weights.py U2NETP_SHA256; u2netp_int8.py its recipe's IDENTITY), so
 # each name pins its checksum; a test keeps these equal to the engines'.
 PINNED_CHECKSUMS = {"u2netp": "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
-                    "u2netp-int8": "5fa1f81099575f39d63fb4738a4754145316e600a10da5045c13a3527ee233fc"}
+                    "u2netp-int8": "cb876616802d47a31049c181c374fdb7e106c6cc159f8cc92e0780c33aa58242"}
 ENTRY_PREFIX = "cache/"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
