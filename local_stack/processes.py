@@ -8,6 +8,7 @@ the script is killed.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,36 @@ class StackError(RuntimeError):
     """The local stack could not start or lost a process."""
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, from below the kernel's ephemeral range.
+
+    The port is closed again before the child binds it. A port the kernel picked (bind to 0)
+    comes from the ephemeral range, where any outgoing connection of this machine may take it
+    in that gap ("Address already in use" in a child's log); below the range only another
+    listener can, and none of ours will: this process never hands a port out twice."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise StackError(f"no free port below {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range starts here
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
