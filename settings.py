@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     signed_url_endpoint: str = ""
 
     # GPU service
-    engine: str = "u2netp-int8"
+    engine: str = "u2netp"
     # The SHA-256 of the engine's checkpoint, for intake's cache lookups (the GPU service
     # uses the checksum of what it loaded). Empty: the engine's pin (domain/cache.py), and
     # none for an engine without one, which turns cache lookups off.

@@ -1,4 +1,7 @@
-"""U^2-Net-p with its heaviest convolutions in int8: the CPU engine the local stack serves.
+"""U^2-Net-p with its heaviest convolutions in int8: a faster CPU engine, opt-in (ENGINE=u2netp-int8).
+
+Not the default: its masks stay within IoU 0.99 of rembg's on the benchmark photos, but a
+pet photo outside them (scikit-image's chelsea, full size) falls to 0.98; see docs/performance.md.
 
 The same network and pre- and post-processing as `u2netp` (this class only loads other
 weights). The weights are derived at set-up (`make models`), never at run time, from the
