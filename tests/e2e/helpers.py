@@ -82,3 +82,21 @@ class SegmentTap:
             seen += [json.loads(m.message.data)["job_id"] for m in response.received_messages]
             self.subscriber.acknowledge(request={"subscription": self.path,
                                                  "ack_ids": [m.ack_id for m in response.received_messages]})
+
+
+def storage_client(stack):
+    """The official Storage client on the stack's fake-gcs-server."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    with stack.client_env():
+        return storage.Client(project=stack.project, credentials=AnonymousCredentials())
+
+
+def kept_mask(stack, job_id: str) -> Image.Image:
+    """The job's mask as the pipeline keeps it (domain/outputs.py mask_name); fails if it kept none."""
+    from domain.outputs import mask_name
+
+    blob = storage_client(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_name(job_id))
+    assert blob.exists(), f"no mask kept for job {job_id}"
+    return Image.open(io.BytesIO(blob.download_as_bytes()))

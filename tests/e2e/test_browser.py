@@ -413,23 +413,6 @@ def test_the_warm_function_refuses_a_foreign_origin_and_a_flood(stack, browser):
 
 # --- background and effect switches (the variant function) ---------------------------
 
-def _keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
-    """The mask as the pipeline keeps it (masks/{job_id}.png), unless it did: the cut-out's alpha."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    from domain.outputs import mask_name
-
-    with stack.client_env():
-        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
-    blob = client.bucket(stack.env["RESULTS_BUCKET"]).blob(mask_name(job_id))
-    if blob.exists():  # the pipeline keeps it (domain/outputs.py mask_name)
-        return
-    out = io.BytesIO()
-    cut_out.getchannel("A").save(out, "PNG")
-    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
-
-
 def _shown_variant(page, previous: str | None) -> Image.Image:
     page.wait_for_function("([prev]) => { const r = document.querySelector('.pet-upload');"
                            " return r.dataset.variant === 'shown' && r.dataset.variantObject !== prev; }",
@@ -440,7 +423,7 @@ def _shown_variant(page, previous: str | None) -> Image.Image:
 
 
 def test_the_background_and_effect_switches_show_variants_from_the_mask(stack, page):
-    from tests.e2e.helpers import photo_bytes
+    from tests.e2e.helpers import kept_mask, photo_bytes
 
     page.goto(stack.url("store") + "/")
     page.wait_for_selector(".pet-upload[data-state=idle]")
@@ -450,7 +433,7 @@ def test_the_background_and_effect_switches_show_variants_from_the_mask(stack, p
     assert page.is_visible(".pet-upload__variants")
     result = page.get_attribute(".pet-upload__result", "src")
     job_id = re.search(r"results/([0-9a-f]{32})\.", result).group(1)
-    _keep_mask(stack, job_id, Image.open(io.BytesIO(requests.get(result, timeout=30).content)))
+    assert kept_mask(stack, job_id).size == Image.open(io.BytesIO(requests.get(result, timeout=30).content)).size
 
     page.check("[name=pet-upload-background][value=white]")
     white = _shown_variant(page, None)

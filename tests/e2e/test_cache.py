@@ -1,6 +1,5 @@
 """The mask cache on the local stack: the same photo uploaded twice costs one forward pass."""
 
-import io
 import json
 import time
 import uuid
@@ -9,21 +8,10 @@ from datetime import datetime
 import numpy as np
 import pytest
 import requests
-from PIL import Image
 
-from tests.e2e.helpers import SegmentTap, fetch, photo_bytes
+from tests.e2e.helpers import SegmentTap, fetch, kept_mask, photo_bytes
 
 pytestmark = pytest.mark.e2e
-
-
-def stored_mask(stack, job_id: str) -> Image.Image:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    with stack.client_env():
-        client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
-    data = client.bucket(stack.env["RESULTS_BUCKET"]).blob(f"masks/{job_id}.png").download_as_bytes()
-    return Image.open(io.BytesIO(data))
 
 
 def queued_to_done(status: dict) -> float:
@@ -51,7 +39,7 @@ def test_the_same_photo_uploaded_twice_is_cut_out_once_by_the_gpu(stack, shop):
     assert second["result_url"] != first["result_url"]
     a, b = fetch(first["result_url"]), fetch(second["result_url"])
     assert a.size == b.size == (800, 600) and np.array_equal(np.asarray(a), np.asarray(b))
-    masks = [stored_mask(stack, j) for j in (first_id, second_id, variant_id)]
+    masks = [kept_mask(stack, j) for j in (first_id, second_id, variant_id)]
     assert all(m.format == "PNG" and m.mode == "L" and m.size == (800, 600) for m in masks)
     assert np.array_equal(np.asarray(masks[0]), np.asarray(masks[1]))
     grey = fetch(variant["result_url"])

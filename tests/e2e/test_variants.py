@@ -9,31 +9,9 @@ import pytest
 import requests
 from PIL import Image
 
-from domain.outputs import mask_name
-from tests.e2e.helpers import SegmentTap, photo_bytes
+from tests.e2e.helpers import SegmentTap, kept_mask, photo_bytes, storage_client
 
 pytestmark = pytest.mark.e2e
-
-
-def storage(stack):
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage as gcs
-
-    with stack.client_env():
-        return gcs.Client(project=stack.project, credentials=AnonymousCredentials())
-
-
-def keep_mask(stack, job_id: str, cut_out: Image.Image) -> None:
-    """The mask as the pipeline keeps it (masks/{job_id}.png, lossless grey, the upright photo's
-    size), unless the pipeline kept it already: the cut-out's alpha, which is the model's mask
-    for a photo without transparency."""
-    blob = storage(stack).bucket(stack.env["RESULTS_BUCKET"]).blob(mask_name(job_id))
-    if blob.exists():
-        assert Image.open(io.BytesIO(blob.download_as_bytes())).size == cut_out.size
-        return
-    out = io.BytesIO()
-    cut_out.getchannel("A").save(out, "PNG")
-    blob.upload_from_string(out.getvalue(), content_type="image/png", if_generation_match=0)
 
 
 def ask(stack, body: dict) -> requests.Response:
@@ -49,7 +27,7 @@ def done(stack):
     status = shop.follow(job_id, timeout=60)
     assert status["state"] == "done", status
     cut_out = Image.open(io.BytesIO(requests.get(status["result_url"], timeout=30).content))
-    keep_mask(stack, job_id, cut_out)
+    assert kept_mask(stack, job_id).size == cut_out.size  # lossless grey, the upright photo's size
     return shop, job_id
 
 
@@ -71,7 +49,8 @@ def test_the_same_spec_twice_is_one_object_with_the_same_pixels_and_no_gpu_reque
     assert picture.format == "WEBP" and picture.mode == "RGB" and max(picture.size) == 200
     corner = np.asarray(picture)[1, 1].astype(int)
     assert np.abs(corner - (30, 144, 255)).max() <= 8  # the background asked for
-    names = [b.name for b in storage(stack).list_blobs(stack.env["RESULTS_BUCKET"], prefix=f"variants/{job_id}/")]
+    results = stack.env["RESULTS_BUCKET"]
+    names = [b.name for b in storage_client(stack).list_blobs(results, prefix=f"variants/{job_id}/")]
     assert names == [first.json()["object"]]
     # Another spec is another object; a JPEG without a background is on white.
     jpeg = ask(stack, {"job_id": job_id, "spec": {"format": "jpeg", "effect": "blackwhite"}})

@@ -15,12 +15,9 @@ from PIL import Image
 
 from gpu_service import imaging
 from gpu_service.engines import EngineError, new_engine
-from tests.samples import SAMPLES
+from tests.samples import MODELS, SAMPLES, needs_samples
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / ".models"
-needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
-                                   reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
 
 
 def photo(width=300, height=200, seed=0) -> Image.Image:

@@ -1,7 +1,6 @@
 """Foreground colour on soft edges: the old background must not show in the fur, and the alpha never moves."""
 
 import io
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,14 +8,9 @@ import pytest
 from PIL import Image
 
 from gpu_service import foreground, imaging
-from tests.samples import SAMPLES
+from tests.samples import MODELS, needs_model, needs_samples
 
 RED, GREEN = (200, 30, 30), (0, 255, 0)
-needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
-                                   reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
-# U^2-Net-p's weights (bench.common.MODELS), as tests/unit/test_subject_gate.py requires them.
-MODELS = Path(__file__).resolve().parents[2] / ".models"
-needs_model = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
 
 
 def disc_on(background, size=(320, 240), sigma=4.0):
@@ -84,7 +78,7 @@ def sample_excess(size=None, formats=("png", "webp", "jpeg")):
     to that (width, height) first, as the 12 MP bench does. "rgba": the cut-out's own colours. The
     step off ("before") is measured on the first format only. Also checks that the alpha is unchanged."""
     from bench import fringe
-    from bench.common import MODELS, sample_names
+    from bench.common import sample_names
     from gpu_service.engines import new_engine
 
     engine = new_engine("u2netp", model_dir=MODELS)
@@ -189,7 +183,6 @@ def test_near_opaque_detail_survives_the_step():
     Once, the step replaced them with a blurred estimate and a cat's pupil turned tan."""
     from skimage import data
 
-    from bench.common import MODELS
     from gpu_service.engines import new_engine
 
     photo = Image.fromarray(data.chelsea())

@@ -9,7 +9,6 @@ import io
 import json
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -23,8 +22,7 @@ from gpu_service.engines import Engine, new_engine
 from gpu_service.runtime import Runtime
 from settings import Settings
 from tests.fakes import FakeBlobs, FakeLeases, FakePublisher
-
-MODELS = Path(__file__).resolve().parents[2] / ".models"
+from tests.samples import MODELS
 
 
 class GatedEngine(Engine):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import abc
 import json
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +26,13 @@ from deploy import functions as deploy_functions
 from deploy.render import render
 from local_stack import topology
 from tests.unit import iam_reach
+from tests.unit.test_infra import TERRAFORM, needs_terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = yaml.safe_load((ROOT / "infra" / "permissions.yaml").read_text())
 ROLES = yaml.safe_load((ROOT / "infra" / "roles.yaml").read_text())["roles"]
 BUILD = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
 PROJECT = "acme-prod"
-TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None,
-                                     reason="terraform is not installed (.ci/install-system adds it)")
 # Build steps that call no Google API themselves (local work inside the build).
 SERVICE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
 LOCAL_STEPS = {"check-substitutions", "unit-tests", "build-image", "plan-functions", "render-service", "plan-staging",

@@ -23,14 +23,11 @@ from gpu_service.worker import Outcome, Worker
 from settings import Settings
 from tests import non_pets
 from tests.fakes import FakeBlobs, FakeJobs, FakeLeases, FakePublisher
-from tests.samples import SAMPLES
-from tests.unit.test_gpu_app import MODELS, Service
+from tests.samples import MODELS, SAMPLES, needs_model, needs_samples
+from tests.unit.test_gpu_app import Service
 
 SETTINGS = Settings(lease_seconds=60)
 Verdict = subject.Verdict
-needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
-                                   reason=f"pet samples not found at {SAMPLES}")
-needs_model = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
 
 
 def disc(size=(400, 300), centre=(0.5, 0.5), radius=0.25, rim=0.01) -> np.ndarray:

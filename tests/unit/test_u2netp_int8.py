@@ -12,8 +12,8 @@ import pytest
 from gpu_service import imaging
 from gpu_service.engines import EngineError, new_engine
 from gpu_service.engines.u2netp_int8 import IDENTITY, WEIGHTS, derive
-from tests.samples import SAMPLES
-from tests.unit.test_engines import MODELS, check_masks, needs_samples, photo
+from tests.samples import MODELS, SAMPLES, needs_samples
+from tests.unit.test_engines import check_masks, photo
 
 pytestmark = pytest.mark.skipif(not (MODELS / WEIGHTS).is_file(), reason="run `make models`")
 

@@ -8,9 +8,10 @@ import pytest
 
 from gpu_service.batcher import Batcher
 from gpu_service.engines import new_engine
-from tests.unit.test_engines import MODELS, photo
+from tests.samples import MODELS, needs_model
+from tests.unit.test_engines import photo
 
-pytestmark = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
+pytestmark = needs_model
 
 
 @pytest.fixture(scope="module", params=["u2netp", "u2netp-int8"])
