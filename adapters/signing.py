@@ -50,6 +50,7 @@ class IamSigningCredentials(auth_credentials.Signing):
                 from google.auth import iam
 
                 email = self.signer_email
+                self._ensure_valid()  # credentials loaded even when the email was configured (RLock)
                 # Learn the universe domain (part of signBlob's address) once, not per thread.
                 self._credentials.universe_domain  # noqa: B018
                 self._signer = iam.Signer(self._request, self._credentials, email)

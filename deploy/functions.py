@@ -103,8 +103,7 @@ def accounts(path: Path | None = None) -> dict[str, str]:
 # Google's external Application Load Balancer appends "<immediate client IP>, <global forwarding
 # rule external IP>" to X-Forwarded-For, so the caller is the second entry from the end; with one
 # hop every shopper behind it would share the load balancer's address, and its rate limit.
-# https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header (the page itself is not
-# in the docs index here; its text is quoted in a stored answer that cites it).
+# https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header
 BEHIND_LB_HOPS = "2"
 
 

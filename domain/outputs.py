@@ -1,7 +1,7 @@
 """Where a job's outputs live in the results bucket: one naming for every writer and reader.
 
-The worker and the render function write them; job_status and the variant function read
-them. Retention is the results bucket's (topology.yaml).
+The worker and the render function write them; the variant function reads the mask (job_status
+signs the result object its job recorded). Retention is the results bucket's (topology.yaml).
 """
 
 from __future__ import annotations

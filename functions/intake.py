@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
+from adapters.blobs import BlobError, BlobStore, NotFound
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.messages import Publisher
@@ -50,7 +50,7 @@ def handle(event: GcsObjectEvent, *, jobs: JobRepository, blobs: BlobStore, publ
     except NotFound:
         # Overwritten by a later upload: that generation's notification decides.
         return "stale_generation"
-    except (Encoded, TooLarge, Rejected) as refused:
+    except (BlobError, Rejected) as refused:  # NotFound is caught above
         rejected = _as_rejected(refused)
         now = datetime.now(timezone.utc)
         jobs.update(job_id, lambda j: j.move(State.REJECTED, now, reason=rejected.reason, detail=rejected.detail,
@@ -77,7 +77,7 @@ def _cached_mask(data: bytes, blobs: BlobStore, settings: Settings) -> str:
 
 
 def _as_rejected(refused: Exception) -> Rejected:
-    if isinstance(refused, (Encoded, TooLarge)):
+    if isinstance(refused, BlobError):
         return Rejected(refused.reason, str(refused))
     return refused
 

@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-from adapters.blobs import BlobStore, Encoded, NotFound, TooLarge
+from adapters.blobs import BlobError, BlobStore, NotFound
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from domain.jobs import State
@@ -76,7 +76,7 @@ def _render(job, spec: dict, blobs: BlobStore, settings: Settings, render) -> by
     except NotFound as gone:
         # topology.yaml: uploads are deleted after 7 days, results after 30.
         raise Refused(410, "photo_expired", "the original photo is kept 7 days: upload it again") from gone
-    except (Encoded, TooLarge) as refused:
+    except BlobError as refused:  # NotFound is caught above
         raise Refused(422, "bad_image", str(refused)) from refused
     try:
         return render(photo, mask, spec, settings.variant_decode_budget)

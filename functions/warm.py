@@ -30,10 +30,10 @@ logger = logging.getLogger(__name__)
 def handle(now: datetime, *, store: OpsStore, jobs: JobRepository, publisher: Publisher, settings: Settings,
            decide=None, schedule=None) -> dict:
     from scheduler.policy import decide_intent
-    from scheduler.windows import default_schedule, load_schedule
+    from scheduler.windows import schedule_from
 
     decide = decide or decide_intent
-    schedule = schedule or (load_schedule(settings.schedules_file) if settings.schedules_file else default_schedule())
+    schedule = schedule or schedule_from(settings.schedules_file)
     recent = store.warmups_between(now - timedelta(hours=1), now)
     spend = store.latest_spend()
     decision = decide(now, last_job_finished_at=jobs.last_job_finished_at(),

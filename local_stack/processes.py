@@ -32,8 +32,11 @@ def free_port() -> int:
     The port is closed again before the child binds it. A port the kernel picked (bind to 0)
     comes from the ephemeral range, where any outgoing connection of this machine may take it
     in that gap ("Address already in use" in a child's log); below the range only another
-    listener can, and none of ours will: this process never hands a port out twice."""
+    listener can, and this process never hands one out twice. A machine whose ephemeral range
+    starts too low to leave room gets a kernel-picked port, as before."""
     low = _ephemeral_low()
+    if low - 1024 < 4096:
+        return _kernel_port()
     for _ in range(200):
         port = random.randrange(max(1024, low - 12000), low)
         if port in _HANDED_OUT:
@@ -46,6 +49,12 @@ def free_port() -> int:
         _HANDED_OUT.add(port)
         return port
     raise StackError(f"no free port below {low}")
+
+
+def _kernel_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _ephemeral_low() -> int:

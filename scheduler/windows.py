@@ -177,7 +177,7 @@ def default_schedule() -> Schedule:
 
 
 def schedule_from(path: Path | str | None) -> Schedule:
-    """The schedule a command's --schedule names, or the shipped one (python -m scheduler, python -m costsim)."""
+    """The schedule at `path` (a --schedule, SCHEDULES_FILE), or the shipped one when none is named."""
     return load_schedule(path) if path else default_schedule()
 
 

@@ -35,7 +35,10 @@ class Context:
 
 class MemorySampler:
     """Reads the GPU service's memory from its /metrics every `every` seconds while load runs:
-    process_resident_memory_bytes (the container's memory; prometheus_client's process collector)
+    process_resident_memory_bytes (the server process's resident memory, prometheus_client's process
+    collector). Cloud Run counts more against the limit: the executable, the process's allocations and
+    files written to the in-memory file system (https://cloud.google.com/run/docs/configuring/services/memory-limits),
+    so this reads low by whatever the service writes to its disk
     and gpu_memory_bytes (device memory the engine reserved). Staging runs one instance (max 1),
     so one instance's metrics are the service's."""
 
