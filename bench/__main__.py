@@ -8,17 +8,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import e2e_latency, edges, gpu, hostile, memory, pipeline, subject_gate, variants, vs_rembg
+from bench import e2e_latency, edges, gpu, hostile, int8_quality, memory, pipeline, subject_gate, variants, vs_rembg
 
 QUICK = {"vs_rembg": ["--phone", "2", "--rounds", "1"], "pipeline": ["--phone", "2", "--service-images", "8",
                                                                     "--passes", "2"],
          "memory": ["--images", "100"], "gpu": ["--passes", "5", "--service-images", "16"],
          "e2e_latency": ["--photos", "6", "--burst-threads", "3"], "hostile": ["--runs", "1"],
          "edges": ["--images", "3", "--phone", "1", "--large", "1", "--rounds", "1"], "subject_gate": ["--phone", "0"],
-         "variants": ["--images", "3", "--phone", "1"]}
+         "variants": ["--images", "3", "--phone", "1"], "int8_quality": []}
 BENCHMARKS = {"vs_rembg": vs_rembg.main, "pipeline": pipeline.main, "memory": memory.main, "gpu": gpu.main,
               "e2e_latency": e2e_latency.main, "hostile": hostile.main, "edges": edges.main,
-              "subject_gate": subject_gate.main, "variants": variants.main}
+              "subject_gate": subject_gate.main, "variants": variants.main,
+              "int8_quality": int8_quality.main}
 
 
 def main() -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from bench.common import MODELS
 from gpu_service.engines import NAMES, Engine, new_engine
+from settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", default=os.environ.get("ENGINE", "u2netp"), choices=NAMES)
+    parser.add_argument("--engine", default=Settings().engine, choices=NAMES)
     parser.add_argument("--mode", default=os.environ.get("INSPYRENET_MODE", "base"), help="inspyrenet: base or fast")
     parser.add_argument("--ckpt", default=os.environ.get("INSPYRENET_CKPT", ""),
                         help="inspyrenet checkpoint; empty: random weights made here (timing only)")

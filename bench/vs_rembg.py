@@ -1,7 +1,7 @@
 """Our CPU pipeline side by side with rembg.remove() on u2netp and the same photos.
 
-Ours runs `--engine` (u2netp-int8, the local stack's, by default; u2netp is rembg's own
-fp32 weights), rembg its fp32 u2netp.onnx.
+Ours runs `--engine` (u2netp-int8, the default CPU engine, by default; u2netp is rembg's
+own fp32 weights), rembg its fp32 u2netp.onnx.
 
 Both take the uploaded bytes and write a PNG cut-out. Runs are interleaved image
 by image (and the order flips every round), so a noisy machine slows both alike.

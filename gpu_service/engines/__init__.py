@@ -11,7 +11,7 @@ from gpu_service.engines.base import Engine, EngineError
 # name -> "module:class"
 ENGINES = {
     "u2netp": "gpu_service.engines.u2netp:U2NetP",          # CPU, ONNX Runtime: rembg's own weights
-    "u2netp-int8": "gpu_service.engines.u2netp_int8:U2NetPInt8",  # CPU: the same, heaviest convs in int8 (opt-in)
+    "u2netp-int8": "gpu_service.engines.u2netp_int8:U2NetPInt8",  # CPU: the same, heaviest convs in int8 (the default)
     "inspyrenet": "gpu_service.engines.inspyrenet:InSPyReNet",  # torch, the GPU service's
 }
 NAMES = tuple(ENGINES)

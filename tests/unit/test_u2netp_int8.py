@@ -3,6 +3,7 @@ masks that agree with rembg's fp32 ones (the u2netp engine's, IoU 1.0000 against
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -82,14 +83,45 @@ def test_its_masks_agree_with_the_fp32_ones_on_every_pet_photo(int8):
     assert np.mean(list(ious.values())) >= 0.995
 
 
-def test_a_pet_photo_outside_the_benchmark_sets_falls_under_the_bar(int8):
-    # Why u2netp-int8 is opt-in (docs/performance.md): scikit-image's chelsea, at full size.
-    # A recipe that lifts it to 0.99 fails this: then the default engine can be reconsidered.
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a >= 0.5, b >= 0.5
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+@needs_samples
+def test_against_the_ground_truth_it_cuts_as_well_as_fp32(int8):
+    # Why it is the default CPU engine (bench/int8_quality.py): measured 0.8308 against 0.8309
+    # mean IoU, and 14.87 against 14.79 of alpha (0-255) left on the true background.
+    from PIL import Image
+
+    fp32 = new_engine("u2netp", model_dir=MODELS, sessions=1)
+    truth_iou, haze = {"fp32": [], "int8": []}, {"fp32": [], "int8": []}
+    for path in sorted((SAMPLES / "images").glob("*.jpg")):
+        image = imaging.decode(path.read_bytes())
+        truth = np.asarray(Image.open(SAMPLES / "masks" / f"{path.stem}.png").convert("L"), dtype=np.float32) / 255
+        for who, engine in (("fp32", fp32), ("int8", int8)):
+            mask = engine.predict([image])[0]
+            truth_iou[who].append(iou(mask, truth))
+            haze[who].append(mask[truth < 0.5].mean() * 255)
+    assert len(truth_iou["int8"]) == 24
+    assert np.mean(truth_iou["int8"]) >= np.mean(truth_iou["fp32"]) - 0.002
+    assert min(truth_iou["int8"]) >= min(truth_iou["fp32"]) - 0.005
+    assert np.mean(haze["int8"]) <= np.mean(haze["fp32"]) + 0.5
+
+
+def test_on_a_pet_photo_outside_the_samples_it_moves_the_mask_less_than_a_jpeg_resave(int8):
+    # scikit-image's chelsea, full size: int8 against fp32 is IoU 0.980, under the benchmark's
+    # 0.99, but fp32 against itself on the same photo saved again as JPEG q95 is 0.958. Her mask
+    # hovers near 0.5 over a wide band, so any change to the input flips it; int8 flips less.
     from PIL import Image
     from skimage import data
 
     photo = Image.fromarray(data.chelsea())
-    a = new_engine("u2netp", model_dir=MODELS, sessions=1).predict([photo])[0] >= 0.5
-    b = int8.predict([photo])[0] >= 0.5
-    iou = (a & b).sum() / (a | b).sum()
-    assert 0.97 <= iou < 0.99, f"chelsea IoU {iou:.4f}"
+    saved = io.BytesIO()
+    photo.save(saved, "JPEG", quality=95)
+    fp32 = new_engine("u2netp", model_dir=MODELS, sessions=1)
+    mask = fp32.predict([photo])[0]
+    moved_by_int8 = iou(int8.predict([photo])[0], mask)
+    moved_by_resave = iou(fp32.predict([Image.open(saved).convert("RGB")])[0], mask)
+    assert moved_by_resave < 0.99, f"chelsea is no longer a hard case: {moved_by_resave:.4f}"
+    assert moved_by_int8 >= moved_by_resave and moved_by_int8 >= 0.97, (moved_by_int8, moved_by_resave)
