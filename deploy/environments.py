@@ -16,6 +16,7 @@ SHARED_ACCOUNTS = frozenset({"deployer", "fn-builder"})
 # The GPU service's metrics collector (deploy/service.yaml, container `collector`).
 COLLECTOR_CPU = 1
 COLLECTOR_MEMORY_MIB = 1024
+DNS_SEGMENT_MAX = 63  # a run.app URL's service-and-project-number label
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,14 @@ class Environment:
 
     def gpu_service_url(self, *, project_number: str, region: str) -> str:
         # Cloud Run's deterministic URL, known before the service exists (infra/topology.tf
-        # writes the same formula for Terraform, which cannot call this).
-        return f"https://{self.gpu_service}-{project_number}.{region}.run.app"
+        # writes the same formula for Terraform, which cannot call this). It exists only
+        # while its DNS segment (service name and project number) is 63 characters or less:
+        # https://cloud.google.com/run/docs/triggering/https-request#deterministic
+        segment = f"{self.gpu_service}-{project_number}"
+        if len(segment) > DNS_SEGMENT_MAX:
+            raise ValueError(f"{segment!r} is {len(segment)} characters: Cloud Run gives no deterministic URL over "
+                             f"{DNS_SEGMENT_MAX}, so the GPU service's URL cannot be known before it exists")
+        return f"https://{segment}.{region}.run.app"
 
     def account(self, account_id: str) -> str:
         return account_id if account_id in SHARED_ACCOUNTS else account_id + self.suffix

@@ -220,3 +220,21 @@ def test_every_local_and_variable_referred_to_is_defined(directory):
         assert used <= defined[kind], f"{directory.name}: undefined {kind}: {sorted(used - defined[kind])}"
     # The check can fail.
     assert "owns_shared" in defined["local"] or directory != INFRA
+
+
+@pytest.mark.parametrize("name", DEPLOYMENTS)
+def test_the_gpu_services_deterministic_url_exists_for_every_deployment(name):
+    # Cloud Run gives one only while "{service}-{project number}" is at most 63 characters;
+    # project numbers run to 12 digits.
+    env = environments.of(topology.load(), name)
+    url = env.gpu_service_url(project_number="123456789012", region="us-central1")
+    assert url == f"https://{env.gpu_service}-123456789012.us-central1.run.app"
+    base = env.topology["services"]["gpu"]["name"]
+
+    def named_for(segment: int) -> environments.Environment:  # a suffix that makes the segment this long
+        return environments.Environment(name=name, suffix="-" + "x" * (segment - len(base) - 14), topology=env.topology)
+
+    longest = named_for(63).gpu_service_url(project_number="123456789012", region="r")
+    assert len(longest.removeprefix("https://").split(".")[0]) == 63
+    with pytest.raises(ValueError, match="no deterministic URL"):
+        named_for(64).gpu_service_url(project_number="123456789012", region="us-central1")
