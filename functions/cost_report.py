@@ -16,8 +16,10 @@ from settings import get_settings
 
 def handle(*, store: OpsStore, jobs: JobRepository, day: date | None = None, schedule=None) -> dict:
     spend = store.latest_spend()
-    # Since the budget period began; before any budget notification, over the jobs' retention
-    # (older jobs are gone: Firestore's TTL).
+    # Since the budget period began; before any budget notification, over the jobs' retention:
+    # older jobs expire by Firestore's TTL, and an expired one may still be read for about a
+    # day until it is deleted (https://cloud.google.com/firestore/docs/ttl), so only the
+    # retention window counts every job.
     since = spend["interval_start"] if spend else (
         datetime.now(timezone.utc) - timedelta(days=get_settings().job_retention_days))
     done = jobs.jobs_done_since(since)

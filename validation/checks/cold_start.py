@@ -4,7 +4,9 @@ the plan's < 35 s.
 - staging/production: the service is first left idle for VALIDATION_COLD_START_WAIT_SECONDS
   (a revision with no traffic scales to zero when min instances is 0, as staging's is, but an
   idle instance may be kept for a while: https://cloud.google.com/run/docs/about-instance-autoscaling);
-  the first GET /model-info is held by Cloud Run until the startup probe passes. /health's uptime then
+  the first GET /model-info is held by Cloud Run until the startup probe passes (a startup probe
+  decides when the container is ready to accept traffic:
+  https://cloud.google.com/run/docs/configuring/healthchecks). /health's uptime then
   proves the instance was born for that request; an older instance means the service was not
   at zero, and the check fails rather than report a warm figure as a cold one.
 - local: the stack's GPU service does not scale to zero, so a fresh GPU-service process (the
