@@ -56,9 +56,10 @@ def test_the_same_spec_twice_is_one_object_with_the_same_pixels_and_no_gpu_reque
     jpeg = ask(stack, {"job_id": job_id, "spec": {"format": "jpeg", "effect": "blackwhite"}})
     assert jpeg.status_code == 200 and jpeg.json()["object"].endswith(".jpg")
     grey = np.asarray(Image.open(io.BytesIO(requests.get(jpeg.json()["url"], timeout=30).content)), dtype=int)
-    # White wherever the kept mask is clear (not a fixed corner: the engine decides where that is).
-    clear = np.asarray(kept_mask(stack, job_id)) == 0
-    assert grey.shape == (240, 320, 3) and clear.mean() > 0.2
+    # White wherever the kept mask is clear (not a fixed corner: the engine decides where that
+    # is); alpha 2 of 255 moves white by 2 at most. About a fifth of this photo is clear.
+    clear = np.asarray(kept_mask(stack, job_id)) <= 2
+    assert grey.shape == (240, 320, 3) and clear.mean() > 0.1
     assert np.percentile(grey[clear].min(axis=-1), 5) >= 250  # JPEG rings a little along the pet's edge
     assert job_id not in tap.job_ids()  # the GPU service was not asked
 
