@@ -22,15 +22,16 @@ import io
 import numpy as np
 from PIL import Image
 
+from bench import vs_rembg
 from bench.common import MODELS, median, sample_bytes, sample_names, write
 from gpu_service import imaging, masks
 from gpu_service.engines import new_engine
-from tests.samples import SAMPLES
+from tests.samples import truth as sample_truth
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a >= 0.5, b >= 0.5
-    return float((a & b).sum() / max((a | b).sum(), 1))
+    """Of two soft masks in [0, 1], cut at 0.5 (vs_rembg's IoU on alpha >= 128)."""
+    return vs_rembg.iou(a >= 0.5, b >= 0.5)
 
 
 def resaved(image: Image.Image, quality: int = 95) -> Image.Image:
@@ -45,8 +46,7 @@ def photos() -> dict[str, tuple[Image.Image, np.ndarray | None]]:
 
     found = {}
     for name in sample_names():
-        truth = np.asarray(Image.open(SAMPLES / "masks" / f"{name}.png").convert("L"), dtype=np.float32) / 255
-        found[name] = (imaging.decode(sample_bytes(name)), truth)
+        found[name] = (imaging.decode(sample_bytes(name)), sample_truth(name).astype(np.float32) / 255)
     found["chelsea"] = (Image.fromarray(data.chelsea()), None)
     return found
 

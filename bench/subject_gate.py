@@ -27,7 +27,7 @@ from bench.common import median, phone_photo, sample_bytes, sample_names, write
 from domain import subject
 from gpu_service import imaging
 from tests import non_pets
-from tests.samples import SAMPLES
+from tests.samples import truth
 
 CAT_SIZES = ((640, 480), (480, 640), (320, 240), (300, 200), (800, 600))
 
@@ -35,10 +35,6 @@ CAT_SIZES = ((640, 480), (480, 640), (320, 240), (300, 200), (800, 600))
 def _row(group: str, kind: str, name: str, judgement: subject.Judgement) -> dict:
     return {"group": group, "kind": kind, "name": name, **judgement.measures.as_dict(),
             "verdict": judgement.verdict.value, "why": judgement.detail}
-
-
-def _truth(name: str) -> np.ndarray:
-    return np.asarray(Image.open(SAMPLES / "masks" / f"{name}.png").convert("L"))
 
 
 def _cat(size: tuple[int, int]) -> Image.Image:
@@ -55,7 +51,7 @@ def judge_all(engine, phone: int) -> list[dict]:
     for name in sample_names():
         image = imaging.decode(sample_bytes(name))
         rows.append(_row("pet", "sample, U^2-Net-p", name, subject.assess(engine_mask(image))))
-        rows.append(_row("pet", "sample, ground truth", name, subject.assess(_truth(name))))
+        rows.append(_row("pet", "sample, ground truth", name, subject.assess(truth(name))))
     for name in sample_names()[:phone]:
         rows.append(_row("pet", "sample at 12 MP", name,
                          subject.assess(engine_mask(imaging.decode(phone_photo(name))))))

@@ -15,3 +15,11 @@ MODELS = ROOT / ".models"
 needs_samples = pytest.mark.skipif(not (SAMPLES / "manifest.csv").is_file(),
                                    reason=f"pet samples not found at {SAMPLES} (../shared/samples)")
 needs_model = pytest.mark.skipif(not (MODELS / "u2netp.onnx").is_file(), reason="run `make models`")
+
+
+def truth(name: str):
+    """A sample's ground-truth mask, as stored: H x W uint8, 255 on the pet."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(SAMPLES / "masks" / f"{name}.png").convert("L"))

@@ -13,6 +13,7 @@ import pytest
 from gpu_service import imaging
 from gpu_service.engines import EngineError, new_engine
 from gpu_service.engines.u2netp_int8 import IDENTITY, WEIGHTS, derive
+from tests import samples
 from tests.samples import MODELS, SAMPLES, needs_samples
 from tests.unit.test_engines import check_masks, photo
 
@@ -92,13 +93,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_against_the_ground_truth_it_cuts_as_well_as_fp32(int8):
     # Why it is the default CPU engine (bench/int8_quality.py): measured 0.8308 against 0.8309
     # mean IoU, and 14.87 against 14.79 of alpha (0-255) left on the true background.
-    from PIL import Image
-
     fp32 = new_engine("u2netp", model_dir=MODELS, sessions=1)
     truth_iou, haze = {"fp32": [], "int8": []}, {"fp32": [], "int8": []}
     for path in sorted((SAMPLES / "images").glob("*.jpg")):
         image = imaging.decode(path.read_bytes())
-        truth = np.asarray(Image.open(SAMPLES / "masks" / f"{path.stem}.png").convert("L"), dtype=np.float32) / 255
+        truth = samples.truth(path.stem) / 255
         for who, engine in (("fp32", fp32), ("int8", int8)):
             mask = engine.predict([image])[0]
             truth_iou[who].append(iou(mask, truth))
