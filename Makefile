@@ -47,9 +47,10 @@ test-e2e: setup browser
 test-slow: setup browser
 	$(BIN)/python -m pytest -m slow -q
 
-# ruff, with the rules pyproject.toml selects; `make test` runs it first.
+# ruff, with the rules pyproject.toml selects, and import-linter, with its contracts there; `make test` runs it first.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench

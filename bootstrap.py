@@ -15,7 +15,7 @@ from adapters.jobs import FirestoreJobs, JobRepository
 from adapters.leases import FirestoreLeases, LeaseStore
 from adapters.messages import Publisher, PubSubPublisher
 from adapters.notify import Notifier, ServiceCaller
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from settings import Settings, get_settings
 
 
@@ -52,7 +52,7 @@ def _signing_credentials(settings: Settings):
 
 
 def firestore_client(project: str, database: str = "(default)"):
-    """One Firestore client per database in a process, whoever asks (adapters(), ops())."""
+    """One Firestore client per database in a process, whoever asks (adapters(), operations())."""
     import os
 
     # Keyed by the emulator too: tests start more than one in a process.
@@ -102,7 +102,7 @@ def rate_limiter():
 
 # --- Operations (pre-warm, budget guard, rollback, canary) -------------------
 
-class Ops:
+class Operations:
     """The operations functions' adapters, each built on first use (cost_report never
     needs a Cloud Run client, and so never needs its credentials)."""
 
@@ -129,7 +129,7 @@ class Ops:
 
     @cached_property
     def store(self) -> OpsStore:
-        from adapters.ops import FirestoreOps
+        from adapters.ops_store import FirestoreOps
 
         return FirestoreOps(self._ops_db, known_good_collection=self.settings.known_good_collection)
 
@@ -197,8 +197,8 @@ def _real_or_local(client_class, endpoint: str):
 
 
 @lru_cache
-def ops() -> Ops:
-    return Ops(get_settings())
+def operations() -> Operations:
+    return Operations(get_settings())
 
 
 def revision_metrics(settings: Settings):

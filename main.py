@@ -1,9 +1,10 @@
 """Cloud Functions entry points (functions-framework targets), thin on purpose.
 
 Each decodes its request or CloudEvent into an events/ schema and calls the
-plain handler in functions/. Pub/Sub-triggered targets acknowledge (return) a
-malformed message after logging it, since a retry would never fix it; any other
-error raises, so Pub/Sub retries with backoff and finally dead-letters.
+plain handler in functions/. Pub/Sub-triggered targets read their message through
+`_message`, which acknowledges (returns) a malformed one after logging it, since a retry
+would never fix it; any other error raises, so Pub/Sub retries with backoff and finally
+dead-letters.
 """
 
 import logging
@@ -13,10 +14,10 @@ import functions_framework
 from pydantic import ValidationError
 
 from adapters import logs
-from bootstrap import adapters, ops, rate_limiter
+from bootstrap import adapters, operations, rate_limiter
 from domain.uploads import Rejected
 from domain.variants import VariantRequest
-from events.ops import BudgetNotification
+from events.ops_notices import BudgetNotification
 from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
 from functions import budget_guard as budget_guard_fn
 from functions import cost_report as cost_report_fn
@@ -39,12 +40,24 @@ logger = logging.getLogger("main")
 STATUS_ARGS = {"job_id", "session_id"}
 
 
-def _envelope(cloud_event) -> PushEnvelope | None:
+def _message(cloud_event, parse, what: str):
+    """The push's Pub/Sub message read by `parse`, or None once logged: a malformed message is
+    acknowledged (the target returns), since a retry would never fix it."""
     try:
-        return PushEnvelope.model_validate(cloud_event.data)
+        envelope = PushEnvelope.model_validate(cloud_event.data)
     except (ValidationError, TypeError) as exc:
         logs.log(logger, logging.ERROR, "malformed Pub/Sub event acknowledged", error=str(exc)[:500])
         return None
+    try:
+        return parse(envelope.message)
+    except (ValidationError, ValueError, TypeError, AttributeError) as exc:  # e.g. "size": [], data a list
+        logs.log(logger, logging.ERROR, f"malformed {what} acknowledged", error=str(exc)[:500])
+        return None
+
+
+def _json(model):
+    """A parser for `_message`: the message's JSON data as `model`."""
+    return lambda message: model.model_validate(message.json_data())
 
 
 @functions_framework.http
@@ -99,7 +112,7 @@ def warm(request):
         return refusal
     cors = admitted.cors
     a = adapters()
-    summary = warm_fn.handle(datetime.now(timezone.utc), store=ops().store, jobs=a.jobs, publisher=a.publisher,
+    summary = warm_fn.handle(datetime.now(timezone.utc), store=operations().store, jobs=a.jobs, publisher=a.publisher,
                              settings=settings)
     # The outcome only: the policy's reasons (budget, emergency) are the store's business.
     return http.ok({"outcome": summary["outcome"]}, 202, headers=cors)
@@ -123,12 +136,7 @@ def variant(request):
 
 @functions_framework.cloud_event
 def intake(cloud_event):
-    if (envelope := _envelope(cloud_event)) is None:
-        return
-    try:
-        event = GcsObjectEvent.from_message(envelope.message)
-    except (ValidationError, ValueError, TypeError, AttributeError) as exc:  # e.g. "size": [], data a list
-        logs.log(logger, logging.ERROR, "malformed storage notification acknowledged", error=str(exc)[:500])
+    if (event := _message(cloud_event, GcsObjectEvent.from_message, "storage notification")) is None:
         return
     pipeline = adapters()
     outcome = intake_fn.handle(event, jobs=pipeline.jobs, blobs=pipeline.blobs, publisher=pipeline.publisher,
@@ -138,12 +146,7 @@ def intake(cloud_event):
 
 @functions_framework.cloud_event
 def job_events(cloud_event):
-    if (envelope := _envelope(cloud_event)) is None:
-        return
-    try:
-        event = JobEvent.model_validate(envelope.message.json_data())
-    except (ValidationError, ValueError) as exc:
-        logs.log(logger, logging.ERROR, "malformed job event acknowledged", error=str(exc)[:500])
+    if (event := _message(cloud_event, _json(JobEvent), "job event")) is None:
         return
     outcome = job_events_fn.handle(event, jobs=adapters().jobs)
     logs.log(logger, logging.INFO, "job event", outcome=outcome, job_id=event.job_id, kind=event.kind)
@@ -151,16 +154,11 @@ def job_events(cloud_event):
 
 @functions_framework.cloud_event
 def render(cloud_event):
-    # Imported here, not above: numpy and OpenCV (gpu_service/imaging.py) would otherwise
+    # Imported here, not above: numpy and OpenCV (cutout/imaging.py) would otherwise
     # load into every function, intake's measured memory budget included.
     from functions import render as render_fn
 
-    if (envelope := _envelope(cloud_event)) is None:
-        return
-    try:
-        request = RenderRequest.model_validate(envelope.message.json_data())
-    except (ValidationError, ValueError) as exc:
-        logs.log(logger, logging.ERROR, "malformed render request acknowledged", error=str(exc)[:500])
+    if (request := _message(cloud_event, _json(RenderRequest), "render request")) is None:
         return
     a = adapters()
     outcome = render_fn.handle(request, blobs=a.blobs, publisher=a.publisher, settings=a.settings)
@@ -169,32 +167,27 @@ def render(cloud_event):
 
 @functions_framework.cloud_event
 def dead_letter(cloud_event):
-    if (envelope := _envelope(cloud_event)) is None:
+    if (message := _message(cloud_event, lambda m: m, "dead letter")) is None:
         return
     pipeline = adapters()
-    dead_letter_fn.handle(envelope.message, jobs=pipeline.jobs, leases=pipeline.leases)
+    dead_letter_fn.handle(message, jobs=pipeline.jobs, leases=pipeline.leases)
 
 
 @functions_framework.http
 def prewarm(request):
-    operations = ops()
-    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=operations.store, jobs=operations.jobs,
-                                cloud_run=operations.cloud_run, caller=operations.caller, settings=operations.settings)
+    ops = operations()
+    summary = prewarm_fn.handle(datetime.now(timezone.utc), store=ops.store, jobs=ops.jobs,
+                                cloud_run=ops.cloud_run, caller=ops.caller, settings=ops.settings)
     return http.ok(summary)
 
 
 @functions_framework.cloud_event
 def budget_guard(cloud_event):
-    if (envelope := _envelope(cloud_event)) is None:
+    if (note := _message(cloud_event, BudgetNotification.from_message, "budget notification")) is None:
         return
-    try:
-        note = BudgetNotification.from_message(envelope.message)
-    except (ValidationError, ValueError) as exc:
-        logs.log(logger, logging.ERROR, "malformed budget notification acknowledged", error=str(exc)[:500])
-        return
-    operations = ops()
-    outcome = budget_guard_fn.handle(note, store=operations.store, cloud_run=operations.cloud_run,
-                                     notifier=operations.notifier, settings=operations.settings)
+    ops = operations()
+    outcome = budget_guard_fn.handle(note, store=ops.store, cloud_run=ops.cloud_run,
+                                     notifier=ops.notifier, settings=ops.settings)
     logs.log(logger, logging.INFO, "budget notification", outcome=outcome, budget_id=note.budget_id,
              fraction=note.fraction)
 
@@ -211,26 +204,26 @@ def rollback(request):
         note = rollback_fn.parse(request.get_data(cache=False)[: rollback_fn.MAX_BODY_BYTES + 1])
     except (ValueError, ValidationError) as exc:
         return http.error(400, "bad_request", str(exc).splitlines()[0][:200])
-    operations = ops()
-    answer = rollback_fn.handle(note, store=operations.store, cloud_run=operations.cloud_run,
-                                notifier=operations.notifier, settings=operations.settings,
+    ops = operations()
+    answer = rollback_fn.handle(note, store=ops.store, cloud_run=ops.cloud_run,
+                                notifier=ops.notifier, settings=ops.settings,
                                 now=datetime.now(timezone.utc))
     return http.ok(answer.body(), answer.status)
 
 
 @functions_framework.http
 def cost_report(request):
-    operations = ops()
-    return http.ok(cost_report_fn.handle(store=operations.store, jobs=operations.jobs))
+    ops = operations()
+    return http.ok(cost_report_fn.handle(store=ops.store, jobs=ops.jobs))
 
 
 @functions_framework.http
 def kpi_report(request):
-    operations = ops()
+    ops = operations()
     try:
-        body, fmt = kpi_report_fn.handle(request.args, source=operations.report_source,
-                                         request_counts=operations.request_counts,
-                                         service=operations.settings.gpu_service, now=datetime.now(timezone.utc))
+        body, fmt = kpi_report_fn.handle(request.args, source=ops.report_source,
+                                         request_counts=ops.request_counts,
+                                         service=ops.settings.gpu_service, now=datetime.now(timezone.utc))
     except kpi_report_fn.BadRequest as exc:
         return http.error(400, "bad_request", str(exc))
     return (body, 200, {"Content-Type": "text/plain; charset=utf-8"}) if fmt == "table" else http.ok(body)
@@ -238,8 +231,8 @@ def kpi_report(request):
 
 @functions_framework.http
 def health_check(request):
-    operations = ops()
-    return http.ok(health_check_fn.handle(store=operations.store, source=operations.report_source,
-                                          request_counts=operations.request_counts, caller=operations.caller,
-                                          notifier=operations.notifier, settings=operations.settings,
+    ops = operations()
+    return http.ok(health_check_fn.handle(store=ops.store, source=ops.report_source,
+                                          request_counts=ops.request_counts, caller=ops.caller,
+                                          notifier=ops.notifier, settings=ops.settings,
                                           now=datetime.now(timezone.utc)))

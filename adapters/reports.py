@@ -27,7 +27,7 @@ class ReportSource(abc.ABC):
 
 class FirestoreReportSource(ReportSource):
     """`client` is the jobs' database; `ops_client` the operations database, where the
-    budget guard logs spend (adapters/ops.py); the same client when there is one database."""
+    budget guard logs spend (adapters/ops_store.py); the same client when there is one database."""
 
     def __init__(self, client, *, ops_client=None, jobs_collection: str = "jobs",
                  spend_log_collection: str = "ops_spend_log"):

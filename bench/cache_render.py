@@ -26,7 +26,7 @@ if size == (0, 0):
 from domain.cache import EngineIdentity, entry_for
 from events.schemas import RenderRequest
 from functions import render
-from gpu_service import masks
+from cutout import masks
 from settings import Settings
 from tests.fakes import FakeBlobs, FakePublisher
 from skimage import data as samples

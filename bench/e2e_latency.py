@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import median, p95, sample_bytes, sample_names, write
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.engines import new_engine
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from local_stack.stack import Stack
-    from local_stack.storefront import Storefront
+    from storefront import Storefront
 
     photos = [sample_bytes(name) for name in sample_names()[: args.photos]]
     bare = bare_seconds(photos)

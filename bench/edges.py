@@ -29,7 +29,7 @@ from PIL import Image
 
 from bench import fringe
 from bench.common import MODELS, RESULTS, median, phone_photo, sample_names, write
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.engines import new_engine
 
 FORMATS = ("png", "webp", "jpeg")

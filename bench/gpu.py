@@ -16,7 +16,7 @@ from pathlib import Path
 from bench import engines
 from bench.common import median, p95, phone_photo, sample_names, write
 from bench.pipeline import service_throughput
-from gpu_service import imaging
+from cutout import imaging
 
 PRICES = Path(__file__).with_name("prices.json")
 

@@ -29,8 +29,8 @@ TARGETS = ("intake", "gpu")
 def _measure(path: str, declared: str, target: str) -> dict:
     """In the child: read the case's bytes, run one check and report what it cost."""
     import main  # noqa: F401  (the deployed process has it imported)
+    from cutout import imaging
     from domain.uploads import Rejected, inspect
-    from gpu_service import imaging
     from settings import get_settings
 
     data = Path(path).read_bytes()

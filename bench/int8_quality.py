@@ -24,7 +24,7 @@ from PIL import Image
 
 from bench import vs_rembg
 from bench.common import MODELS, median, sample_bytes, sample_names, write
-from gpu_service import imaging, masks
+from cutout import imaging, masks
 from gpu_service.engines import new_engine
 from tests.samples import truth as sample_truth
 

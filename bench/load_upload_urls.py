@@ -47,8 +47,8 @@ from pathlib import Path
 import requests
 
 from local_stack.identity_fake import IdentityFake
-from local_stack.processes import Child, free_port
 from local_stack.stack import ROOT, Stack
+from processes import Child, free_port
 from settings import Settings
 
 RESULTS = ROOT / "bench" / "results"

@@ -13,7 +13,7 @@ import psutil
 
 from bench import engines
 from bench.common import phone_photo, sample_bytes, sample_names, write
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.batcher import Batcher
 from gpu_service.runtime import limit_heap_growth
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import engines
 from bench.common import Stopwatch, median, p95, phone_photo, sample_bytes, sample_names, write
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.batcher import Batcher
 
 STAGES = ("download", "decode", "preprocess", "inference", "postprocess", "encode", "upload")

@@ -24,8 +24,8 @@ from PIL import Image
 
 from bench import engines
 from bench.common import median, phone_photo, sample_bytes, sample_names, write
+from cutout import imaging
 from domain import subject
-from gpu_service import imaging
 from tests import non_pets
 from tests.samples import truth
 

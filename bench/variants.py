@@ -3,7 +3,7 @@ side in one run on the same photos.
 
 Segment: what the GPU service does per job (decode -> pre-process -> forward pass -> mask to
 full size -> cut-out -> PNG), with the selected engine. Render: what the variant function does
-(gpu_service/render.py: decode -> stored mask -> cut-out -> crop -> background -> encode) for
+(cutout/variant_render.py: decode -> stored mask -> cut-out -> crop -> background -> encode) for
 each spec below, from the mask that pass produced (as the pipeline keeps it: an 8-bit PNG).
 Storage reads and writes are left out of both.
 """
@@ -15,9 +15,9 @@ import time
 
 from bench import engines
 from bench.common import median, p95, phone_photo, sample_bytes, sample_names, write
+from cutout import imaging, masks
+from cutout.variant_render import render_variant
 from domain.variants import VariantSpec, canonical
-from gpu_service import imaging, masks
-from gpu_service.render import render
 from settings import Settings
 
 SPECS = {
@@ -55,7 +55,7 @@ def run(engine, photos: list[bytes], rounds: int) -> dict:
             forwards.append(forward)
             for name, spec in specs.items():
                 started = time.perf_counter()
-                render(photo, mask, spec, settings.variant_decode_budget)
+                render_variant(photo, mask, spec, settings.variant_decode_budget)
                 renders[name].append(time.perf_counter() - started)
     every = [s for values in renders.values() for s in values]
     return {"photos": len(photos), "rounds": rounds,

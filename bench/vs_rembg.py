@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import MODELS, median, phone_photo, sample_bytes, sample_names, write
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.batcher import Batcher
 from gpu_service.engines import new_engine
 

@@ -34,7 +34,7 @@ from adapters.cloud_run import CloudRun, TrafficEntry
 from adapters.logs import log
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import ServiceCaller
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from deploy.traffic_split import same_split, shifted, without_tag
 from domain import alerts
 
@@ -62,7 +62,7 @@ class Stop(Exception):
 
 def declared_gates(topology: dict | None = None) -> list[alerts.Condition]:
     """The gates of topology.yaml (the process's environment fills its placeholders)."""
-    from local_stack import topology as topo  # the one loader of topology.yaml
+    import topology as topo  # the one loader of topology.yaml
 
     return alerts.gates(alerts.conditions(topology if topology is not None else topo.load()))
 
@@ -230,12 +230,12 @@ def _env(value: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from bootstrap import Ops, revision_metrics
+    from bootstrap import Operations, revision_metrics
     from settings import Settings
 
     settings = Settings(google_cloud_project=args.project, region=args.region, gpu_service=args.service)
     logs.setup(settings.log_level)
-    ops = Ops(settings)
+    ops = Operations(settings)
     options = Options(service=args.service, image=args.image, tag=args.tag, steps=args.steps,
                       gate_seconds=args.gate_seconds, min_requests=args.min_requests,
                       max_gate_seconds=args.max_gate_seconds, env=dict(args.env), memory=args.memory,

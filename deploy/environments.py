@@ -1,6 +1,6 @@
 """The names and GPU instance of one deployment (topology.yaml `environments:`).
 
-One rule, applied here for the release (deploy.functions, deploy.render) and in
+One rule, applied here for the release (deploy.functions, deploy.placeholders) and in
 infra/topology/names.tf for Terraform (tests/unit/test_environments.py keeps them equal):
 every name a deployment makes carries its `name_suffix`; the release's own accounts
 (deployer, fn-builder) are one per project and carry none.
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     import shlex
     from pathlib import Path
 
-    from local_stack import topology
+    import topology
 
     parser = argparse.ArgumentParser(description="Write a deployment's names as shell assignments.")
     parser.add_argument("environment")

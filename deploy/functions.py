@@ -25,8 +25,8 @@ from pathlib import Path
 
 import yaml
 
+import topology
 from deploy import environments
-from local_stack import topology
 from settings import Settings
 
 RUNTIME = "python311"

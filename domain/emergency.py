@@ -3,7 +3,7 @@
 The mode is one record (`{}` when it never was on): `active`, the `budget_id` and
 billing `interval` that turned it on, and the GPU service's scaling saved from
 before, which leaving restores. `enter` and `leave` are what the operations store
-applies inside one transaction (adapters/ops.py); the budget guard asks the rest
+applies inside one transaction (adapters/ops_store.py); the budget guard asks the rest
 before acting.
 """
 

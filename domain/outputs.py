@@ -14,5 +14,5 @@ def result_name(job_id: str, output_format: str) -> str:
 
 def mask_name(job_id: str) -> str:
     """The job's mask: lossless 8-bit grey PNG, the size of the decoded, upright upload
-    (gpu_service/masks.py), written before the result, so a result always has its mask."""
+    (cutout/masks.py), written before the result, so a result always has its mask."""
     return f"masks/{job_id}.png"

@@ -2,7 +2,7 @@
 
 The service's record holds `last_rollback_at`. Each rule takes the record as
 stored (`{}` when there is none) and returns (the record to store, or None to
-leave it as it is; the answer). adapters/ops.py applies them in a transaction.
+leave it as it is; the answer). adapters/ops_store.py applies them in a transaction.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ import logging
 from adapters.cloud_run import CloudRun, Scaling
 from adapters.logs import log
 from adapters.notify import Notifier
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from domain import emergency
-from events.ops import BudgetNotification
+from events.ops_notices import BudgetNotification
 from settings import Settings
 
 logger = logging.getLogger(__name__)

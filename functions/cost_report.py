@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 from adapters.jobs import JobRepository
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from domain import warmups as warmup_figures
 from functions.kpi_report import load_targets
 from settings import get_settings

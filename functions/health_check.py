@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from adapters.logs import log
 from adapters.notify import Notifier, ServiceCaller
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from adapters.reports import ReportSource, RequestCounts
 from domain.kpi import all_healthy
 from domain.kpi_targets import show

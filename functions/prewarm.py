@@ -15,7 +15,7 @@ from adapters.cloud_run import CloudRun, Scaling
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.notify import ServiceCaller
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from functions.budget_guard import emergency_scaling
 from settings import Settings
 

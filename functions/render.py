@@ -16,11 +16,11 @@ import logging
 from adapters.blobs import BlobError, BlobStore, NotFound
 from adapters.logs import log
 from adapters.messages import Publisher
+from cutout import imaging, masks
+from cutout.stopwatch import Stopwatch
 from domain import subject
 from domain.outputs import mask_name, result_name
 from events.schemas import JobEvent, RenderRequest, encode
-from gpu_service import imaging, masks
-from gpu_service.stopwatch import Stopwatch
 from settings import Settings
 
 logger = logging.getLogger(__name__)

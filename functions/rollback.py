@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from adapters.cloud_run import CloudRun, TrafficEntry
 from adapters.logs import log
 from adapters.notify import Notifier
-from adapters.ops import OpsStore
-from events.ops import MonitoringNotification
+from adapters.ops_store import OpsStore
+from events.ops_notices import MonitoringNotification
 from settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -61,10 +61,11 @@ def handle(request: VariantRequest, *, jobs: JobRepository, blobs: BlobStore, se
 
 
 def _render(job, spec: dict, blobs: BlobStore, settings: Settings, render) -> bytes:
-    if render is None:  # PIL, numpy and OpenCV load only when a variant is rendered
-        from gpu_service.render import render
-    from gpu_service.imaging import BadImage
-    from gpu_service.render import BadMask
+    # Imported here: PIL, numpy and OpenCV load only into an instance that renders.
+    from cutout.imaging import BadImage
+    from cutout.variant_render import BadMask, render_variant
+
+    render = render or render_variant
 
     try:
         mask = blobs.read(settings.results_bucket, mask_name(job.job_id))

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from adapters.jobs import JobRepository
 from adapters.logs import log
 from adapters.messages import Publisher
-from adapters.ops import OpsStore
+from adapters.ops_store import OpsStore
 from functions.budget_guard import EMERGENCY_AT
 from settings import Settings
 

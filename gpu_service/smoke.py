@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from gpu_service import imaging
+from cutout import imaging
 
 MAX_BYTES = 30 * 1024 * 1024
 

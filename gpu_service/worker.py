@@ -28,13 +28,13 @@ from adapters.blobs import BlobError, BlobStore
 from adapters.leases import LeaseStore
 from adapters.logs import log
 from adapters.messages import Publisher
+from cutout import imaging, masks
+from cutout.stopwatch import Stopwatch
 from domain import outputs, subject
 from domain.cache import EngineIdentity, entry_for
 from events.schemas import JobEvent, SegmentRequest
 from events.schemas import encode as encode_message
-from gpu_service import imaging, masks
 from gpu_service.lease_keeper import LeaseKeeper
-from gpu_service.stopwatch import Stopwatch
 from settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from local_stack import contact_sheet
 from local_stack.demo_photos import demo_photos
-from local_stack.processes import StackError
 from local_stack.stack import Stack, doctor
-from local_stack.storefront import Storefront, process
+from processes import StackError
+from storefront import Storefront, process
 
 
 def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: the stack stops its children

@@ -48,8 +48,8 @@ from starlette.routing import Route
 from domain.alerts import is_gpu_error, is_unavailable
 from domain.kpi import percentile
 from local_stack.cgroups import MemoryLimit, parse_bytes
-from local_stack.processes import free_port, http_ok
 from local_stack.routing import Split
+from processes import free_port, http_ok
 
 REVISION_TYPE = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
 LATEST_TYPE = run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST

@@ -98,7 +98,7 @@ def build(rows: list[Row]) -> Image.Image:
 
 
 def write(outcomes, path: Path) -> Path:
-    """A sheet of the storefront's outcomes (local_stack.storefront.Outcome) at `path` (PNG)."""
+    """A sheet of the storefront's outcomes (storefront.Outcome) at `path` (PNG)."""
     rows = [Row(name=Path(o.file).name, photo=Path(o.file), cutout=Path(o.result) if o.result else None,
                 note=o.status + (f": {o.reason}" if o.reason else "")) for o in outcomes]
     path.parent.mkdir(parents=True, exist_ok=True)

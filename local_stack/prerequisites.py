@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from local_stack.processes import StackError
+from processes import StackError
 
 SDK_PLATFORM = Path("/usr/lib/google-cloud-sdk/platform")
 

@@ -11,9 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
-from local_stack import topology as topo
+import topology as topo
+from local_stack import provision
 from local_stack.prerequisites import doctor, fake_gcs_binary, write_signing_key
-from local_stack.processes import Child, StackError, free_port, http_ok, leftover_processes, patched_environ
+from processes import Child, StackError, free_port, http_ok, leftover_processes, patched_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["ROOT", "Stack", "StackError", "doctor", "leftover_processes", "write_signing_key"]
@@ -214,7 +215,7 @@ class Stack:
             from google.auth.credentials import AnonymousCredentials
             from google.cloud import pubsub_v1, storage
 
-            topo.apply(
+            provision.apply(
                 self.topology,
                 storage_client=storage.Client(project=self.project, credentials=AnonymousCredentials()),
                 publisher=pubsub_v1.PublisherClient(),

@@ -79,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "days") and not 1 <= args.days <= 92:
         parser.error("--days must be between 1 and 92")
 
-    from bootstrap import Ops
+    from bootstrap import Operations
     from settings import Settings
 
-    return args.func(args, Ops(Settings()), datetime.now(timezone.utc))
+    return args.func(args, Operations(Settings()), datetime.now(timezone.utc))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from local_stack.stack import Stack, leftover_processes
-from local_stack.storefront import Storefront
+from storefront import Storefront
 
 # Google's own variables that would point a client at a real project or account.
 GOOGLE_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_PROJECT", "GCLOUD_PROJECT",

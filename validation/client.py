@@ -7,7 +7,7 @@ from datetime import datetime
 
 import requests
 
-from local_stack.storefront import Storefront
+from storefront import Storefront
 
 
 class Refused(Exception):

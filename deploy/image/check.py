@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from deploy.image import ROOT, log
-from local_stack.processes import leftover_processes
+from processes import leftover_processes
 
 
 def installed_distributions(image: str) -> dict[str, str]:

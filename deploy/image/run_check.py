@@ -13,7 +13,7 @@ Overrides of the image's ENV, each because this is not Cloud Run:
   Google credentials here, and with these the clients build without looking for
   any (they connect lazily; the smoke route touches no bucket, job or topic).
 - LOCAL_STACK_RUN_ID: the run id that marks every process of this run, so a scan
-  of /proc finds any left behind (local_stack.processes.leftover_processes).
+  of /proc finds any left behind (processes.leftover_processes).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from local_stack.processes import free_port, leftover_processes
+from processes import free_port, leftover_processes
 
 NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 

@@ -29,8 +29,8 @@ import requests
 import yaml
 from PIL import Image
 
-from local_stack.processes import free_port
 from local_stack.stack import ROOT, Stack
+from processes import free_port
 from settings import Settings
 from tests.samples import IMAGES as SAMPLES
 
@@ -273,11 +273,11 @@ class Intents:
     def __init__(self, stack):
         from google.cloud import firestore
 
-        from bootstrap import Ops
+        from bootstrap import Operations
 
         self.ops = firestore.Client(project=stack.project, database=Settings().ops_database)
         self.jobs = firestore.Client(project=stack.project)
-        self.store = Ops(Settings()).store
+        self.store = Operations(Settings()).store
 
     def records(self) -> list[dict]:
         docs = [d.to_dict() for d in self.ops.collection("ops_log").stream()]

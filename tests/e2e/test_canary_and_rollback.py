@@ -31,8 +31,8 @@ import requests
 from adapters.cloud_run import TrafficEntry
 from deploy.canary import smoke_image
 from local_stack.alerts import Evaluator, Incident
-from local_stack.processes import patched_environ
 from local_stack.stack import ROOT, Stack
+from processes import patched_environ
 from tests.integration.webhook_recorder import Recorder
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # several minutes: one cold start alone takes 50 s
@@ -122,7 +122,7 @@ def stack(tmp_path_factory):
             from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage
 
-            from bootstrap import Ops
+            from bootstrap import Operations
             from settings import Settings
 
             bucket = storage.Client(project=running.project, credentials=AnonymousCredentials()) \
@@ -132,7 +132,7 @@ def stack(tmp_path_factory):
                 blob = bucket.blob(name)
                 blob.upload_from_string(data, content_type="image/jpeg")
                 photos[name] = blob.generation
-            running.ops = Ops(Settings())
+            running.ops = Operations(Settings())
             running.slack = slack
             running.evaluators = []
             running.shoppers = Shoppers(running.url("gpu"), running.env["UPLOADS_BUCKET"], photos)

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from local_stack.stack import Stack, leftover_processes
-from local_stack.storefront import Storefront
+from storefront import Storefront
 from tests.e2e.helpers import photo_bytes, wait_for
 from validation.client import GpuService
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from local_stack.processes import Child
+from processes import Child
 from validation.__main__ import main
 from validation.local import env_for
 from validation.targets import thresholds

@@ -20,7 +20,7 @@ def ask(stack, body: dict) -> requests.Response:
 
 @pytest.fixture(scope="module")
 def done(stack):
-    from local_stack.storefront import Storefront
+    from storefront import Storefront
 
     shop = Storefront(stack.url("upload_url"), stack.url("job_status"))
     job_id = shop.upload(photo_bytes("JPEG", size=(320, 240)), "image/jpeg")

@@ -84,7 +84,7 @@ def test_a_renewed_lease_keeps_others_out_and_a_lost_one_cannot_be_renewed(clien
 
 
 def test_record_once_writes_one_log_entry_per_key(clients):
-    from adapters.ops import FirestoreOps
+    from adapters.ops_store import FirestoreOps
 
     prefix = f"ops{uuid.uuid4().hex[:6]}_"
     ops = FirestoreOps(clients["db"], prefix=prefix)
@@ -150,7 +150,7 @@ def test_publisher_delivers_with_attributes(clients, stack):
 def test_ops_store_lists_warm_ups_of_a_period(clients):
     from datetime import datetime, timezone
 
-    from adapters.ops import FirestoreOps
+    from adapters.ops_store import FirestoreOps
 
     store = FirestoreOps(clients["db"], prefix=f"ops_{uuid.uuid4().hex[:8]}_")
     t0 = datetime(2026, 11, 3, 14, 0, tzinfo=timezone.utc)

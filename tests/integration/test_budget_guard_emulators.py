@@ -45,12 +45,12 @@ def test_one_warning_one_emergency_one_exit(stack):
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         from adapters.jobs import FirestoreJobs
-        from bootstrap import Ops
+        from bootstrap import Operations
         from domain.jobs import Job, State
         from settings import Settings
 
         settings = Settings()
-        ops = Ops(settings)
+        ops = Operations(settings)
         db = firestore.Client(project=stack.project)  # jobs
         ops_db = firestore.Client(project=stack.project, database=settings.ops_database)  # the ops log's own database
         publisher = pubsub_v1.PublisherClient()
@@ -106,7 +106,7 @@ def test_one_warning_one_emergency_one_exit(stack):
 
 def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack):
     with stack.client_env():
-        from bootstrap import Ops
+        from bootstrap import Operations
         from functions import prewarm
         from scheduler.policy import ScalingDecision
         from scheduler.windows import Window
@@ -119,7 +119,7 @@ def test_prewarm_applies_scaling_and_warms_up_through_the_local_cloud_run(stack)
             return ScalingDecision(Window("peak", 1, 4, True), 1, 4, True, "peak window")
 
         settings = Settings()
-        ops = Ops(settings)
+        ops = Operations(settings)
         now = datetime.now(timezone.utc)
         tick = lambda: prewarm.handle(now, store=ops.store, jobs=ops.jobs, cloud_run=ops.cloud_run,  # noqa: E731
                                       caller=ops.caller, settings=settings, decide=peak)
@@ -151,11 +151,11 @@ def test_a_scale_down_whose_answer_fails_is_finished_by_the_pubsub_redelivery(st
         from google.cloud import firestore, pubsub_v1
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        from bootstrap import Ops
+        from bootstrap import Operations
         from settings import Settings
 
         settings = Settings()
-        ops = Ops(settings)
+        ops = Operations(settings)
         db = firestore.Client(project=stack.project, database=settings.ops_database)  # ops state and log
         fresh_emergency_state(db)
         ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 5))
@@ -188,14 +188,14 @@ def test_a_fault_between_scaling_down_and_recording_on_the_real_store(stack):
     with stack.client_env():
         from google.cloud import firestore
 
-        from bootstrap import Ops
-        from events.ops import BudgetNotification
+        from bootstrap import Operations
+        from events.ops_notices import BudgetNotification
         from events.schemas import PubSubMessage
         from functions import budget_guard
         from settings import Settings
 
         settings = Settings()
-        ops = Ops(settings)
+        ops = Operations(settings)
         db = firestore.Client(project=stack.project, database=settings.ops_database)  # ops state and log
         fresh_emergency_state(db)
         ops.cloud_run.set_scaling(settings.gpu_service, Scaling(1, 4))

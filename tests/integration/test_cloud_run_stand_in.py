@@ -12,7 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
 from adapters.cloud_run import RunV2CloudRun, Scaling, TrafficEntry
-from local_stack.processes import Child, free_port
+from processes import Child, free_port
 
 pytestmark = pytest.mark.integration
 SERVICE = "pet-cutout-gpu"

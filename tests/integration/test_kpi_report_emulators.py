@@ -36,7 +36,7 @@ def stack(tmp_path_factory):
             from google.cloud import firestore
 
             from adapters.jobs import FirestoreJobs
-            from adapters.ops import FirestoreOps
+            from adapters.ops_store import FirestoreOps
             from settings import Settings
 
             db = firestore.Client(project=running.project)  # jobs
@@ -52,12 +52,12 @@ def stack(tmp_path_factory):
 
 
 def test_the_report_on_the_seeded_week_matches_the_hand_worked_numbers(stack):
-    from bootstrap import Ops
+    from bootstrap import Operations
     from functions import kpi_report
     from settings import Settings
 
     with stack.client_env():
-        ops = Ops(Settings())
+        ops = Operations(Settings())
         targets = kpi_report.load_targets()
         report = kpi_report.build(week.DAYS[-1], 7, source=ops.report_source,
                                   request_counts=SeededRequests(week.buckets()), service="pet-cutout-gpu",
@@ -90,13 +90,14 @@ def test_the_function_answers_json_and_a_table(stack):
 
 
 def test_the_morning_check_posts_once_and_says_not_all_healthy(stack):
-    from bootstrap import Ops
+    from bootstrap import Operations
     from functions import health_check
     from settings import Settings
 
     before = len(stack.slack.posts)
     with stack.client_env():
-        ops = Ops(Settings(slack_webhook_url=stack.slack.url))  # what the deployed function reads from its secret
+        # What the deployed function reads from its secret.
+        ops = Operations(Settings(slack_webhook_url=stack.slack.url))
         run = lambda: health_check.handle(store=ops.store, source=ops.report_source,  # noqa: E731
                                           request_counts=SeededRequests(week.buckets()), caller=ops.caller,
                                           notifier=ops.notifier, settings=ops.settings, now=week.NOW)

@@ -19,14 +19,14 @@ def stack(tmp_path_factory):
 
 def test_firing_the_tick_applies_the_policy_to_the_gpu_service(stack):
     from adapters.cloud_run import Scaling
-    from bootstrap import Ops
+    from bootstrap import Operations
     from settings import Settings
 
     now = datetime.now(timezone.utc)
     expected = decide(now, last_job_finished_at=None, warmups_last_hour=0, emergency=False)
     with stack.client_env():
         settings = Settings()
-        ops = Ops(settings)
+        ops = Operations(settings)
         ops.cloud_run.set_scaling(settings.gpu_service, Scaling(7, 9))  # what no window asks for
         assert stack.scheduler.fire_now("tick") == 200
         scaling = ops.cloud_run.scaling(settings.gpu_service)

@@ -18,8 +18,8 @@ import requests
 
 from adapters.rate_limits import FirestoreRateLimits, OutagePolicy, RateLimitUnavailable
 from domain.rate_limit import Limit
-from local_stack.processes import free_port, patched_environ
 from local_stack.stack import Stack
+from processes import free_port, patched_environ
 from settings import Settings
 
 pytestmark = pytest.mark.integration

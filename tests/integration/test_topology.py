@@ -2,7 +2,7 @@
 
 import pytest
 
-from local_stack import topology
+import topology
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from adapters.cloud_run import CloudRun, Scaling, TrafficEntry
 from adapters.metrics import RevisionMetrics, RevisionStats
 from adapters.notify import Notifier, ServiceCaller
-from adapters.ops import OpsStore, utcnow
+from adapters.ops_store import OpsStore, utcnow
 
 
 class FakeCloudRun(CloudRun):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import topology
 from deploy import functions as deploy_functions
-from deploy import render
-from local_stack import topology
+from deploy import placeholders
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_ACK_DEADLINE = 600  # Pub/Sub's maximum (same page)
@@ -27,7 +27,7 @@ def _seconds(duration: str) -> int:
 def test_every_ack_deadline_covers_its_handlers_timeout():
     topo = topology.load(env={"GOOGLE_CLOUD_PROJECT": "acme"})
     function_timeouts = {d.target: _seconds(d.timeout) for d in deploy_functions.plan(topo, "acme")}
-    service = render.render(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": "acme"})
+    service = placeholders.fill(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": "acme"})
     service_timeouts = {"gpu": int(service["spec"]["template"]["spec"]["timeoutSeconds"])}
     assert topo["services"]["gpu"]["name"] == service["metadata"]["name"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import topology
 from adapters.metrics import RevisionStats
 from deploy import canary
 from domain import alerts
-from local_stack import topology
 from local_stack.alerts import local_conditions, prometheus_values
 from settings import Settings
 from tests.unit.test_infra import INFRA, needs_terraform, topology_output

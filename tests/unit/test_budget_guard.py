@@ -7,7 +7,7 @@ from cloudevents.http import CloudEvent
 from pydantic import ValidationError
 
 from adapters.cloud_run import Scaling
-from events.ops import BudgetNotification
+from events.ops_notices import BudgetNotification
 from events.schemas import PubSubMessage
 from functions import budget_guard
 from settings import Settings
@@ -93,7 +93,7 @@ def test_malformed_notifications_are_refused_by_the_schema(broken):
 def test_the_function_acknowledges_a_malformed_notification(monkeypatch):
     import main
 
-    monkeypatch.setattr(main, "ops", lambda: pytest.fail("a malformed notification must not act"))
+    monkeypatch.setattr(main, "operations", lambda: pytest.fail("a malformed notification must not act"))
     envelope = {"subscription": "projects/p/subscriptions/budget-guard",
                 "message": {"data": base64.b64encode(b'{"costAmount": "lots"}').decode(), "messageId": "9"}}
     event = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//pubsub.googleapis.com/"},

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import topology
+from cutout import imaging, masks
 from domain.cache import EngineIdentity, cache_key, entry_for, entry_name, upload_digest
 from domain.jobs import Job, State
 from domain.outputs import mask_name
@@ -22,10 +24,8 @@ from events.schemas import (
     encode,
 )
 from functions import cost_report, dead_letter, intake, job_events, render, upload_url
-from gpu_service import imaging, masks
 from gpu_service.engines.weights import U2NETP_SHA256
 from gpu_service.worker import Outcome, Worker, result_name
-from local_stack import topology
 from settings import Settings
 from tests.fakes import FakeBlobs, FakeJobs, FakeLeases, FakePublisher
 from tests.unit.ops_fakes import MemoryOps

@@ -90,7 +90,7 @@ def test_steps_wait_on_existing_steps_and_release_only_after_the_tests(build):
 
 def test_files_it_names_exist(build):
     text = CLOUDBUILD.read_text()
-    named = set(re.findall(r"(?:--file=|bash |replace |render (?:--environment \w+ )?)(?:\./)?"
+    named = set(re.findall(r"(?:--file=|bash |replace |placeholders (?:--environment \w+ )?)(?:\./)?"
                            r"((?:[\w.-]+/)*[\w.-]+\.(?:ya?ml|sh)|[\w/]+/Dockerfile)", text))
     named |= set(re.findall(r"--file=(\S+)", text))
     generated = {n for n in named if n.startswith(".deploy/")}
@@ -128,7 +128,7 @@ def _require(module: str) -> None:
         pytest.fail(f"cloudbuild.yaml runs python -m {module}, which does not exist")
 
 
-@pytest.mark.parametrize("module", ["deploy.functions", "deploy.render", "deploy.canary", "scheduler",
+@pytest.mark.parametrize("module", ["deploy.functions", "deploy.placeholders", "deploy.canary", "scheduler",
                                     "deploy.environments", "deploy.quiet_window", "validation"])
 def test_python_modules_it_runs_exist(build, module):
     assert module in _modules(build)
@@ -301,8 +301,8 @@ def test_any_other_describe_error_fails_the_step_without_replacing(tmp_path, des
 
 
 def test_staging_grants_the_same_roles_to_stagings_accounts(tmp_path):
+    import topology
     from deploy import environments
-    from local_stack import topology
 
     env = environments.of(topology.load(env={"GOOGLE_CLOUD_PROJECT": "acme-pets"}), "staging")
     names = environments.shell_values(env, project="acme-pets", region="us-central1", project_number="123456789")

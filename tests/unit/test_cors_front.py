@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from local_stack import cors_front
-from local_stack.processes import free_port
+from processes import free_port
 
 STORE = "http://127.0.0.1:8000"
 RULES = {"pet-uploads": [{"origin": [STORE], "method": ["PUT", "GET"],

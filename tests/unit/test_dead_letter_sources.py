@@ -3,9 +3,9 @@
 import base64
 import json
 
+import topology
 from events.schemas import PubSubMessage
 from functions import dead_letter
-from local_stack import topology
 from tests.fakes import FakeJobs, FakeLeases
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import topology
 from deploy import functions as deploy
-from local_stack import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,7 +157,7 @@ def _first_party_reach(module: str) -> set[str]:
 
 def test_the_render_function_ships_every_module_it_imports():
     reached = _first_party_reach("functions.render")
-    assert "gpu_service/imaging.py" in reached and "gpu_service/foreground.py" in reached
+    assert "cutout/imaging.py" in reached and "cutout/foreground.py" in reached
     assert not [p for p in sorted(reached) if _gcloudignored(p)]
     assert _gcloudignored("gpu_service/app.py") and _gcloudignored("gpu_service/engines/u2netp.py")
 
@@ -223,13 +223,12 @@ def test_the_variant_is_public_behind_the_edge_with_the_memory_its_decode_budget
 
 
 def test_the_functions_upload_carries_the_imaging_the_variant_renders_with():
-    """Variants render on the function's CPU with gpu_service's imaging: those three modules
-    travel with the functions' source; the models, engines and server stay behind."""
-    for kept in ("gpu_service/__init__.py", "gpu_service/imaging.py", "gpu_service/foreground.py",
-                 "gpu_service/render.py"):
+    """Variants render on the function's CPU with the imaging the GPU service uses too (cutout/):
+    it travels with the functions' source; nothing of the GPU service does."""
+    for kept in ("cutout/__init__.py", "cutout/imaging.py", "cutout/foreground.py", "cutout/variant_render.py"):
         assert not _gcloudignored(kept), kept
-    for left in ("gpu_service/app.py", "gpu_service/engines/u2netp.py", "gpu_service/Dockerfile",
-                 "gpu_service/requirements.txt", "gpu_service/models.py"):
+    for left in ("gpu_service/__init__.py", "gpu_service/app.py", "gpu_service/engines/u2netp.py",
+                 "gpu_service/Dockerfile", "gpu_service/requirements.txt", "gpu_service/models.py"):
         assert _gcloudignored(left), left
     requirements = (ROOT / "requirements.txt").read_text()
     assert "numpy" in requirements and "opencv-python-headless" in requirements

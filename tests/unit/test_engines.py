@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.engines import EngineError, new_engine
 from tests.samples import MODELS, SAMPLES, needs_samples
 

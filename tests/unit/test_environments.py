@@ -14,9 +14,9 @@ import re
 
 import pytest
 
+import topology
 from deploy import environments
-from deploy.render import render
-from local_stack import topology
+from deploy.placeholders import fill
 from tests.unit.test_infra import INFRA, ROOT, TERRAFORM, _terraform, _tf_text, needs_terraform
 
 PROJECT = "acme-pets"
@@ -109,7 +109,7 @@ def test_staging_has_the_plans_smaller_gpu(rendered):
 
 
 def test_the_staging_service_renders_with_those_values():
-    service = render(ROOT / "deploy" / "service.yaml", ENV, environment="staging")
+    service = fill(ROOT / "deploy" / "service.yaml", ENV, environment="staging")
     template = service["spec"]["template"]
     gpu, collector = template["spec"]["containers"]
     assert service["metadata"]["name"] == "pet-cutout-gpu-staging"
@@ -127,7 +127,7 @@ def test_the_staging_service_renders_with_those_values():
 
 def test_production_renders_as_the_file_says_by_default():
     """topology.yaml's production values are service.yaml's defaults: one number each."""
-    assert render(ROOT / "deploy" / "service.yaml", ENV, environment="production") == render(
+    assert fill(ROOT / "deploy" / "service.yaml", ENV, environment="production") == fill(
         ROOT / "deploy" / "service.yaml", ENV)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu_service import foreground, imaging
+from cutout import foreground, imaging
 from tests.samples import MODELS, needs_model, needs_samples
 
 RED, GREEN = (200, 30, 30), (0, 255, 0)

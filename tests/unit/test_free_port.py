@@ -3,7 +3,7 @@ never the same one twice, never one a listener holds."""
 
 import socket
 
-from local_stack import processes
+import processes
 
 
 def test_ports_come_from_below_the_ephemeral_range_and_differ():

@@ -243,7 +243,7 @@ def test_a_dead_lettered_job_event_never_fails_a_done_job(world):
 
 
 def test_the_job_events_subscription_is_the_one_dead_letter_knows():
-    from local_stack import topology as topo
+    import topology as topo
 
     topology = topo.load()
     names = {s["name"] for s in topology["subscriptions"] if s["topic"] == "job-events"}

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from deploy import functions as deploy_functions
-from deploy import render
+from deploy import placeholders
 from tests.unit import cloudbuild_steps as steps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +114,7 @@ def workspace(tmp_path: Path) -> Path:
     for entry in ROOT.iterdir():
         if entry.name != ".deploy":
             (root / entry.name).symlink_to(entry)
-    service = render.render(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT})
+    service = placeholders.fill(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT})
     (root / ".deploy" / "service.yaml").write_text(yaml.safe_dump(service))
     return root
 
@@ -125,15 +125,16 @@ GCLOUD_STEPS = {"bootstrap-service", "deploy-staging-service", "staging-token", 
 
 
 def _staging_files(workspace: Path) -> None:
+    import topology
     from deploy import environments
-    from local_stack import topology
 
     env = environments.of(topology.load(env={"GOOGLE_CLOUD_PROJECT": PROJECT}), "staging")
     staging = workspace / ".deploy" / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     values = environments.shell_values(env, project=PROJECT, region="us-central1", project_number="424242")
     (staging / "names.sh").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()))
-    service = render.render(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="staging")
+    service = placeholders.fill(ROOT / "deploy" / "service.yaml", {"GOOGLE_CLOUD_PROJECT": PROJECT},
+                                environment="staging")
     (staging / "service.yaml").write_text(yaml.safe_dump(service))
     (workspace / ".deploy" / "validation-status").write_text("0\n")
     (workspace / "validation-report.json").write_text("{}")

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cutout import imaging
 from domain.decode_budget import full_decode_cost
 from domain.image_probe import Malformed, probe
 from domain.uploads import REJECT_REASONS, Rejected, inspect
 from events.schemas import GcsObjectEvent, SegmentRequest
 from functions import intake
-from gpu_service import imaging
 from gpu_service.worker import Outcome, Worker
 from settings import Settings
 from tests import hostile

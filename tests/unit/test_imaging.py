@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from gpu_service import imaging
+from cutout import imaging
 from settings import Settings
 
 W, H = 60, 40

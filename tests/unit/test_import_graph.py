@@ -48,11 +48,30 @@ def test_it_reads_every_package_and_top_level_module():
     assert {"main", "bootstrap", "settings"} <= set(TOP)
 
 
-def test_the_project_has_no_import_cycle():
+def _graph() -> nx.DiGraph:
     modules = project_modules()
     graph = nx.DiGraph()
+    graph.add_nodes_from(modules)
     for name, path in modules.items():
         for target in imports_of(path, set(modules)) - {name}:
             graph.add_edge(name, target)
-    cycles = sorted(nx.simple_cycles(graph), key=len)
+    return graph
+
+
+def test_the_project_has_no_import_cycle():
+    cycles = sorted(nx.simple_cycles(_graph()), key=len)
     assert cycles == [], f"import cycles: {cycles[:5]}"
+
+
+def test_the_top_level_modules_keep_the_layouts_rules():
+    """import-linter takes packages only (pyproject.toml's contracts): the same rules for the modules at the top."""
+    graph = _graph()
+
+    def reach(module: str) -> set[str]:
+        return {m.split(".")[0] for m in nx.descendants(graph, module)}
+
+    assert "gpu_service" not in reach("main")  # the functions' entry points
+    for module in ("main", "bootstrap", "settings", "topology", "processes", "storefront"):
+        assert "local_stack" not in reach(module), module
+    # A wrong-way import is seen: the local stack reaches itself and the GPU service does reach cutout.
+    assert "local_stack" in reach("local_stack.__main__") and "cutout" in reach("gpu_service.worker")

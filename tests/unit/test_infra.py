@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack import topology
+import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"

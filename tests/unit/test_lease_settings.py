@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from deploy.render import render
-from local_stack import topology
+import topology
+from deploy.placeholders import fill
 from settings import Settings
 
 SERVICE = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
@@ -11,7 +11,7 @@ SERVICE = Path(__file__).resolve().parents[2] / "deploy" / "service.yaml"
 
 def test_work_stops_before_cloud_run_drops_the_request_and_pubsub_redelivers():
     settings = Settings()
-    timeout = render(SERVICE, env={})["spec"]["template"]["spec"]["timeoutSeconds"]
+    timeout = fill(SERVICE, env={})["spec"]["template"]["spec"]["timeoutSeconds"]
     [segment] = [s for s in topology.load()["subscriptions"] if s["name"] == "segment"]
     assert settings.job_deadline_seconds < min(int(timeout), int(segment["ack_deadline_seconds"]))
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from local_stack import topology
+import topology
 from local_stack.alerts import Evaluator
 from tests.integration.webhook_recorder import Recorder
 

@@ -7,7 +7,7 @@ import pytest
 
 from local_stack import prerequisites
 from local_stack import stack as stack_module
-from local_stack.processes import Child, StackError
+from processes import Child, StackError
 
 
 def test_stopping_a_child_stops_its_whole_tree(tmp_path):

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+import topology
 from deploy import environments
 from deploy import functions as deploy_functions
-from deploy.render import render
-from local_stack import topology
+from deploy.placeholders import fill
 from tests.unit import iam_reach
 from tests.unit.test_infra import TERRAFORM, needs_terraform
 
@@ -72,7 +72,7 @@ def _ports() -> dict[str, type]:
     from adapters.messages import Publisher
     from adapters.metrics import RevisionMetrics
     from adapters.notify import Notifier, ServiceCaller
-    from adapters.ops import OpsStore
+    from adapters.ops_store import OpsStore
     from adapters.rate_limits import RateLimiter
     from adapters.reports import ReportSource, RequestCounts
 
@@ -134,7 +134,7 @@ def found_operations(name: str, entry: dict) -> dict[str, list[dict]]:
                                                                           for r in runtimes})]
         return ops
     if entry.get("container"):  # a sidecar of the GPU service: it does what Google documents for it
-        service = render(SERVICE_YAML)
+        service = fill(SERVICE_YAML)
         containers = {c["name"] for c in service["spec"]["template"]["spec"]["containers"]}
         return {"collector.write_time_series": [{}]} if entry["container"] in containers else {}
     if entry.get("step") == "*":
@@ -352,7 +352,7 @@ def test_entry_points_run_as_the_accounts_that_deploy_them():
     topo, plan = _deploy_plan()
     assert {d.target: d.service_account.split("@")[0] for d in plan} == {
         n: e["account"] for n, e in entries.items() if e.get("runs", "").startswith("main:")}
-    service = render(SERVICE_YAML, {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="production")
+    service = fill(SERVICE_YAML, {"GOOGLE_CLOUD_PROJECT": PROJECT}, environment="production")
     assert service["spec"]["template"]["spec"]["serviceAccountName"].startswith(f"{entries['gpu_service']['account']}@")
     build_account = re.search(r"serviceAccounts/([\w-]+)@", BUILD["serviceAccount"]).group(1)
     steps = {e["step"]: e["account"] for e in entries.values() if "step" in e}

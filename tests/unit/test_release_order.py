@@ -121,8 +121,8 @@ def _python_calls(workspace: Path) -> list[dict]:
 
 
 def _staging_names(workspace: Path) -> None:
+    import topology
     from deploy import environments
-    from local_stack import topology
 
     env = environments.of(topology.load(env={"GOOGLE_CLOUD_PROJECT": "acme-pets"}), "staging")
     values = environments.shell_values(env, project="acme-pets", region="us-central1", project_number="123456789")

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.cloud_run import TrafficEntry
-from events.ops import MonitoringNotification
+from events.ops_notices import MonitoringNotification
 from functions import rollback
 from settings import Settings
 from tests.unit.ops_fakes import FakeCloudRun, MemoryOps, RecordingNotifier, now
@@ -136,7 +136,7 @@ def test_the_http_target_refuses_a_forged_call_before_doing_anything(monkeypatch
     import main
     from adapters.logs import JsonFormatter
 
-    monkeypatch.setattr(main, "ops", lambda: pytest.fail("a refused call must not act"))
+    monkeypatch.setattr(main, "operations", lambda: pytest.fail("a refused call must not act"))
     records: list[logging.LogRecord] = []
     recorder = logging.Handler()
     recorder.emit = records.append  # every line the process logs, as Cloud Logging would get it

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.render import render
-from local_stack import topology
+import topology
+from deploy.placeholders import fill
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = ROOT / "deploy" / "service.yaml"
@@ -19,7 +19,7 @@ def _gib(value: str) -> float:
 
 @pytest.fixture
 def service() -> dict:
-    return render(SERVICE, env={})
+    return fill(SERVICE, env={})
 
 
 def _container(service: dict, name: str = "gpu") -> dict:
@@ -42,7 +42,7 @@ def test_one_l4_with_the_cpu_and_memory_gpu_services_need(service):
 
 def test_concurrency_follows_the_batcher():
     for env in ({}, {"MAX_PENDING": "12", "BATCH_MAX_SIZE": "6"}):
-        service = render(SERVICE, env=env)
+        service = fill(SERVICE, env=env)
         concurrency = service["spec"]["template"]["spec"]["containerConcurrency"]
         values = _env(_container(service))
         assert concurrency == int(values["MAX_PENDING"]) == int(env.get("MAX_PENDING", 16))
@@ -57,7 +57,7 @@ def test_startup_probe_is_the_services_ready_route(service):
 
 def test_names_and_timeout_agree_with_topology():
     env = {"GPU_SERVICE": "cutout", "GOOGLE_CLOUD_PROJECT": "acme", "UPLOADS_BUCKET": "u", "RESULTS_BUCKET": "r"}
-    service, topo = render(SERVICE, env=env), topology.load(env=env)
+    service, topo = fill(SERVICE, env=env), topology.load(env=env)
     assert service["metadata"]["name"] == topo["services"]["gpu"]["name"] == "cutout"
     values = _env(_container(service))
     assert (values["UPLOADS_BUCKET"], values["RESULTS_BUCKET"]) == (topo["buckets"]["uploads"]["name"],
@@ -75,7 +75,7 @@ def test_scales_to_zero_without_zonal_redundancy(service):
 
 
 def test_engine_settings_match_the_image():
-    values = _env(_container(render(SERVICE, env={})))
+    values = _env(_container(fill(SERVICE, env={})))
     dockerfile = (ROOT / "gpu_service" / "Dockerfile").read_text()
     for name in ("ENGINE", "INSPYRENET_CKPT", "INSPYRENET_MODE", "ENGINE_DEVICE", "BATCH_MAX_SIZE", "MAX_PENDING"):
         assert f"{name}={values[name]}" in dockerfile
@@ -91,7 +91,7 @@ def test_the_decode_budget_reads_the_memory_and_concurrency_deployed(service):
     assert service["spec"]["template"]["spec"]["containerConcurrency"] == deployed.max_pending
     share = (deployed.gpu_memory_mib - deployed.gpu_reserved_mib) * 1024 * 1024 // deployed.max_pending
     assert deployed.gpu_decode_budget.memory_bytes == share
-    bigger = render(SERVICE, env={"GPU_MEMORY_MIB": "49152"})
+    bigger = fill(SERVICE, env={"GPU_MEMORY_MIB": "49152"})
     assert _gib(_container(bigger)["resources"]["limits"]["memory"]) == 48
 
 
@@ -123,5 +123,5 @@ def test_metrics_reach_cloud_monitoring_through_the_prometheus_sidecar(service):
 
 def test_the_sidecar_image_can_be_pinned_per_release():
     pinned = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:9.9.9"
-    service = render(SERVICE, env={"METRICS_SIDECAR_IMAGE": pinned})
+    service = fill(SERVICE, env={"METRICS_SIDECAR_IMAGE": pinned})
     assert _container(service, "collector")["image"] == pinned

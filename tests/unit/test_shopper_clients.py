@@ -1,4 +1,4 @@
-"""The two shopper clients (local_stack.storefront.Storefront, validation.client.Shopper, built on it)
+"""The two shopper clients (storefront.Storefront, validation.client.Shopper, built on it)
 against a real local HTTP server: what each sends, how long and how often each waits out a 429, and
 what each raises."""
 
@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from local_stack.storefront import Storefront, UploadRefused
+from storefront import Storefront, UploadRefused
 from validation.client import Refused, Shopper
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cutout import imaging
 from domain import subject
 from domain.jobs import Job, State
 from domain.kpi import compute
 from events.schemas import JobEvent
 from functions import job_events, job_status, kpi_report
-from gpu_service import imaging
 from gpu_service.engines import new_engine
 from gpu_service.worker import Outcome, Worker
 from settings import Settings

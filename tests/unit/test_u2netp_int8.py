@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from gpu_service import imaging
+from cutout import imaging
 from gpu_service.engines import EngineError, new_engine
 from gpu_service.engines.u2netp_int8 import IDENTITY, WEIGHTS, derive
 from tests import samples

@@ -87,7 +87,7 @@ GPU_CHILD = """
 import sys
 from pathlib import Path
 import main  # noqa: F401
-from gpu_service import imaging
+from cutout import imaging
 from settings import get_settings
 
 group = next(line.split(":", 2)[2] for line in open("/proc/self/cgroup") if ":memory:" in line)

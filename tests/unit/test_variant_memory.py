@@ -68,7 +68,7 @@ CASES = {
 
 def mask_for(photo: bytes) -> bytes:
     """A soft ellipse the size the photo decodes to (as the pipeline's mask is)."""
-    from gpu_service import imaging
+    from cutout import imaging
 
     try:
         size = imaging.decode(photo, Settings().gpu_decode_budget).size

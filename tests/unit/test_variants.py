@@ -72,9 +72,9 @@ def test_the_request_forbids_unknown_fields():
 # --- the render ----------------------------------------------------------------
 
 def _render(photo, mask, **fields):
-    from gpu_service.render import render
+    from cutout.variant_render import render_variant
 
-    return render(photo, mask, spec(**fields), Settings().variant_decode_budget)
+    return render_variant(photo, mask, spec(**fields), Settings().variant_decode_budget)
 
 
 def test_the_same_spec_renders_the_same_bytes_in_every_format():
@@ -113,7 +113,7 @@ def test_background_effect_crop_and_size():
 
 
 def test_a_mask_that_does_not_fit_the_photo_is_refused():
-    from gpu_service.render import BadMask
+    from cutout.variant_render import BadMask
 
     photo, _ = photo_and_mask()
     _, other = photo_and_mask((100, 100))
@@ -208,7 +208,7 @@ def test_an_address_gets_its_burst_then_429(client, fakes, limiter):
 def test_a_plain_spec_renders_what_the_gpu_service_wrote_from_the_same_mask(fmt):
     """The GPU path (float mask -> cut_out -> encode) and the render from the mask kept as 8-bit PNG
     give the same bytes: a variant (or a cache hit) of the job's own format is its result."""
-    from gpu_service import imaging
+    from cutout import imaging
 
     photo, _ = photo_and_mask()
     image = imaging.decode(photo)

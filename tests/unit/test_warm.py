@@ -132,7 +132,7 @@ def client():
                                            rate_limit_ip_per_minute=3, schedules_file=""))
     client = function_client("warm", fakes, MemoryRateLimits())
     client.store = MemoryOps()
-    client.main_module.ops = lambda: SimpleNamespace(store=client.store)
+    client.main_module.operations = lambda: SimpleNamespace(store=client.store)
     return client
 
 

@@ -23,7 +23,7 @@ import time
 
 import requests
 
-from local_stack.processes import free_port
+from processes import free_port
 from validation.client import GpuService
 from validation.context import Context, timed
 from validation.photos import pet_photo

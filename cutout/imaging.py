@@ -12,10 +12,10 @@ import io
 import numpy as np
 from PIL import Image, ImageChops, ImageCms, ImageColor, ImageOps
 
+from cutout import foreground, masks
 from domain.decode_budget import Budget, OverBudget, enforce, full_decode_cost
 from domain.image_probe import Malformed, probe
 from domain.uploads import sniff
-from gpu_service import foreground, masks
 from settings import get_settings
 
 OUTPUT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
@@ -129,7 +129,7 @@ def cut_out(image: Image.Image, mask: np.ndarray, effect: str = "none",
     """The subject on a transparent background; an alpha already in the input is kept (multiplied in).
 
     Soft-edge pixels get the subject's estimated colour instead of the photo's
-    (gpu_service/foreground.py), so the old background does not show through in
+    (cutout/foreground.py), so the old background does not show through in
     fur on any output format. The alpha is never changed. This runs on the
     request's thread, never on the model's batcher thread. `mask` is the model's float
     mask in [0, 1], or one already quantised to uint8 (masks.quantise, a stored mask)."""
@@ -184,7 +184,7 @@ def compose(image: Image.Image, mask: np.ndarray, effect: str = "none", output_f
             max_side: int | None = None) -> bytes:
     """A job's cut-out from its decoded photo and mask: cut out, then encode. The one place the
     worker, the smoke route, a cache hit (functions/render.py) and the benchmarks make it, so
-    they cannot drift apart; variants add their crop and background in gpu_service/render.py."""
+    they cannot drift apart; variants add their crop and background in cutout/variant_render.py."""
     return encode(cut_out(image, mask, effect), output_format, max_side)
 
 

@@ -19,13 +19,13 @@ import io
 import numpy as np
 from PIL import Image
 
+from cutout import imaging
+from cutout.masks import BadMask  # the one error for a stored mask we cannot use
 from domain.decode_budget import Budget
 from domain.variants import CROP_ALPHA_THRESHOLD, crop_box
-from gpu_service import imaging
-from gpu_service.masks import BadMask  # the one error for a stored mask we cannot use
 
 
-def render(photo: bytes, mask_png: bytes, spec: dict, budget: Budget) -> bytes:
+def render_variant(photo: bytes, mask_png: bytes, spec: dict, budget: Budget) -> bytes:
     """The encoded variant of `spec` (domain.variants.canonical). Raises imaging.BadImage for a
     photo over `budget` or undecodable, BadMask for a mask that does not fit the photo."""
     image = imaging.decode(photo, budget)

@@ -1,4 +1,7 @@
-"""Child processes that are always cleaned up.
+"""Child processes that are always cleaned up, and free ports for them.
+
+Shared by everything that starts servers on this machine: the local stack, the GPU image's
+in-image check (deploy/image/) and the release gate's cold-start check (validation/).
 
 Each child starts in its own session (process group), so stopping it stops its
 whole tree: the Firestore launcher script leaves its java child behind if only

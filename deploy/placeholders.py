@@ -1,7 +1,7 @@
 """Fill `${VAR:-default}` in a deploy file from the environment, as topology.yaml is.
 
-    IMAGE=... GOOGLE_CLOUD_PROJECT=... python -m deploy.render deploy/service.yaml > service.yaml
-    IMAGE=... python -m deploy.render --environment staging deploy/service.yaml > staging.yaml
+    IMAGE=... GOOGLE_CLOUD_PROJECT=... python -m deploy.placeholders deploy/service.yaml > service.yaml
+    IMAGE=... python -m deploy.placeholders --environment staging deploy/service.yaml > staging.yaml
 
 With `--environment`, the deployment's names and GPU instance (topology.yaml
 `environments:`, deploy/environments.py) fill their placeholders over the process's.
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
+import topology
 from deploy import environments
-from local_stack import topology
 
 
-def render(path: Path, env: dict[str, str] | None = None, environment: str | None = None) -> dict:
+def fill(path: Path, env: dict[str, str] | None = None, environment: str | None = None) -> dict:
     if environment is not None:
         base = dict(os.environ if env is None else env)
         env = {**base, **environments.of(topology.load(env=base), environment).gpu_values()}
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--environment", help="a deployment of topology.yaml `environments:`")
     args = parser.parse_args()
-    yaml.safe_dump(render(args.file, environment=args.environment), sys.stdout, sort_keys=False)
+    yaml.safe_dump(fill(args.file, environment=args.environment), sys.stdout, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """What a storefront does, in Python: ask for a signed URL, PUT the photo
-straight to Cloud Storage, then follow the job to its end."""
+straight to Cloud Storage, then follow the job to its end.
+
+The shopper's side of the public API, as web/pet-upload.js does it in a browser: the local
+stack's demo and CLI drive it, and the release gate (validation/) drives it against a real
+staging or production URL, so it knows nothing of the local stack."""
 
 from __future__ import annotations
 
