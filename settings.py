@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     rollback_webhook_password: str = ""
     slack_webhook_url: str = ""
     # Alert policy display names that trigger a rollback: topology.yaml's `rollback: true`
-    # conditions (tests/unit/test_alerts.py keeps the two equal).
+    # conditions (tests/release/test_alerts.py keeps the two equal).
     rollback_policies: str = "gpu-error-rate,gpu-processing-time,gpu-memory-503,gpu-slow-cold-start"
     rollback_window_seconds: int = 30 * 60  # at most one automatic rollback per service per window
     known_good_collection: str = "known_good"
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     @property
     def variant_decode_budget(self) -> Budget:
         """Half of the variant function's memory for the photo's decode; the rest holds the
-        interpreter, the photo's bytes, the mask and the render (tests/unit/test_variant_memory.py)."""
+        interpreter, the photo's bytes, the mask and the render (tests/imaging/test_variant_memory.py)."""
         return self._half_of(self.variant_memory_mib)
 
     @property

@@ -1,7 +1,7 @@
 """The names and GPU instance of one deployment (topology.yaml `environments:`).
 
 One rule, applied here for the release (deploy.functions, deploy.placeholders) and in
-infra/topology/names.tf for Terraform (tests/unit/test_environments.py keeps them equal):
+infra/topology/names.tf for Terraform (tests/release/test_environments.py keeps them equal):
 every name a deployment makes carries its `name_suffix`; the release's own accounts
 (deployer, fn-builder) are one per project and carry none.
 """

@@ -31,7 +31,7 @@ from settings import Settings
 
 RUNTIME = "python311"
 # Which service account runs each function: infra/permissions.yaml, the declaration
-# tests/unit/test_permissions.py proves against the code and infra/.
+# tests/release/test_permissions.py proves against the code and infra/.
 PERMISSIONS = Path(__file__).resolve().parents[1] / "infra" / "permissions.yaml"
 SERVICE_YAML = Path(__file__).resolve().parent / "service.yaml"
 # Env var -> Secret Manager secret (names only; infra/secrets.tf makes them).
@@ -56,7 +56,7 @@ DECODE_BUDGET_SETTINGS = ("intake_memory_mib", "render_memory_mib", "variant_mem
 MEMORY = {"upload_url": "256Mi", "job_status": "256Mi", "warm": "256Mi",
           "intake": f"{Settings().intake_memory_mib}Mi", "render": f"{Settings().render_memory_mib}Mi",
           # The variant re-decodes the photo and renders it (numpy, OpenCV): its decode budget is
-          # half of this (settings.variant_decode_budget; tests/unit/test_variant_memory.py).
+          # half of this (settings.variant_decode_budget; tests/imaging/test_variant_memory.py).
           "variant": f"{Settings().variant_memory_mib}Mi"}
 # Functions whose signed URLs act as their own account rather than fn-public's (the
 # SIGNING_SERVICE_ACCOUNT every function gets): each gets its own env file with it.

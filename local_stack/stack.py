@@ -13,6 +13,7 @@ from pathlib import Path
 
 import topology as topo
 from local_stack import provision
+from local_stack.emulators import Emulators
 from local_stack.prerequisites import doctor, fake_gcs_binary, write_signing_key
 from processes import Child, StackError, free_port, http_ok, leftover_processes, patched_environ
 
@@ -43,7 +44,8 @@ class Stack:
     runs_started: list[str] = []  # every run id of this process, for a final leftover check
 
     def __init__(self, workdir: Path | None = None, env: dict[str, str] | None = None,
-                 functions: list[str] | None = None, cloud_run: bool = False, gpu_app: str = "gpu_service.app:app"):
+                 functions: list[str] | None = None, cloud_run: bool = False, gpu_app: str = "gpu_service.app:app",
+                 emulators: Emulators | None = None):
         self.workdir = Path(workdir or ROOT / ".local" / time.strftime("run-%Y%m%d-%H%M%S"))
         self.extra_env = dict(env or {})
         if "SESSION_SIGNING_KEY" not in {**os.environ, **self.extra_env}:
@@ -52,12 +54,18 @@ class Stack:
         # Marks every child (and its children) so a check can find any left behind.
         self.run_id = uuid.uuid4().hex
         Stack.runs_started.append(self.run_id)
+        # Pub/Sub and Firestore: emulators shared with other stacks (each stack its own project),
+        # or this stack's own, which it starts and stops as its children (an outage drill stops them).
+        self.shared_emulators = emulators is not None
+        self.emulators = emulators or Emulators(self.workdir, run_id=self.run_id)
+        if self.shared_emulators and "GOOGLE_CLOUD_PROJECT" not in {**os.environ, **self.extra_env}:
+            self.extra_env["GOOGLE_CLOUD_PROJECT"] = f"stack-{self.run_id[:12]}"
         self.children: dict[str, Child] = {}
         store_port = self._storefront_env()
         self.topology = topo.load(env={**os.environ, **self.extra_env})
         self.project = self.topology["project"]
         self.function_names = functions or [f for f in function_targets() if f in self.topology["functions"]]
-        self.ports = {name: free_port() for name in ["pubsub", "firestore", "gcs", "gpu", *self.function_names]}
+        self.ports = {**self.emulators.ports, **{name: free_port() for name in ["gcs", "gpu", *self.function_names]}}
         # Opt-in: the GPU service behind a local Cloud Run (Admin API + router on the "gpu" port),
         # one process per revision, instead of one plain GPU service process.
         self.cloud_run = cloud_run
@@ -133,18 +141,11 @@ class Stack:
         write_signing_key(self.workdir / "signing-key.json", self.project)
         env = self._child_env()
         logs = self.workdir / "logs"
-        (self.workdir / "pubsub").mkdir(parents=True, exist_ok=True)
-        self._add(Child("pubsub", ["gcloud", "beta", "emulators", "pubsub", "start",
-                                   f"--host-port=127.0.0.1:{self.ports['pubsub']}", f"--project={self.project}",
-                                   f"--data-dir={self.workdir / 'pubsub'}"],
-                        env, logs / "pubsub.log", ready_url=self.url("pubsub")))
-        self._add(Child("firestore", ["gcloud", "emulators", "firestore", "start",
-                                      f"--host-port=127.0.0.1:{self.ports['firestore']}"],
-                        env, logs / "firestore.log", ready_url=self.url("firestore")))
-        for name in ("pubsub", "firestore"):
-            self.children[name].start()
-        for name in ("pubsub", "firestore"):
-            self.children[name].wait_ready(90)
+        if self.shared_emulators:
+            self.emulators.check()
+        else:
+            self.children.update(self.emulators.make_children(env))
+            self.emulators.start()
         gcs = self.ports["gcs"]
         # fake-gcs-server publishes object events to the Pub/Sub emulator, so it starts after it.
         self._add(Child("gcs", [fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs),
@@ -229,7 +230,9 @@ class Stack:
         return patched_environ(self.env)
 
     def check(self) -> None:
-        """Raise if any child died without being told to."""
+        """Raise if any child died without being told to (the shared emulators included)."""
+        if self.shared_emulators:
+            self.emulators.check()
         for child in self.children.values():
             if child.proc is not None and not child.alive() and not child.expected_exit:
                 raise StackError(f"{child.name} died with {child.proc.returncode};"

@@ -56,14 +56,14 @@ ALWAYS_OFF = {**ALWAYS_BUSINESS, "windows": [{"name": "off", "min_instances": 0,
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, emulators):
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium (.ci/install-system does)")
     workdir = tmp_path_factory.mktemp("stack")
     schedules = workdir / "schedules.yaml"
     schedules.write_text(yaml.safe_dump(ALWAYS_BUSINESS))
     env = {**LIMITS, "SCHEDULES_FILE": str(schedules), "STORE_WARM_HOURS": "0-24"}
-    with Stack(workdir=workdir, env=env) as running:
+    with Stack(emulators=emulators, workdir=workdir, env=env) as running:
         running.schedules = schedules
         yield running
 

@@ -112,12 +112,13 @@ class Shoppers:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, emulators):
     slack = Recorder()
     # One rollback per window: short here, as four drills follow one another.
     env = {"ROLLBACK_WEBHOOK_USER": USER, "ROLLBACK_WEBHOOK_PASSWORD": TOKEN, "SLACK_WEBHOOK_URL": slack.url,
            "ROLLBACK_WINDOW_SECONDS": "2", "ALERT_TIME_SCALE": str(SCALE)}
-    with Stack(tmp_path_factory.mktemp("rollout"), env=env, functions=["rollback"], cloud_run=True) as running:
+    with Stack(tmp_path_factory.mktemp("rollout"), emulators=emulators,
+               env=env, functions=["rollback"], cloud_run=True) as running:
         with running.client_env():
             from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage

@@ -19,11 +19,12 @@ LEASE_SECONDS, FORWARD_SECONDS = 3, 40
 
 
 @pytest.fixture(scope="module")
-def slow_stack(tmp_path_factory):
+def slow_stack(tmp_path_factory, emulators):
     env = {"LEASE_SECONDS": str(LEASE_SECONDS), "PUSH_MIN_BACKOFF_SECONDS": "1",
            "SLOW_FORWARD_SECONDS": str(FORWARD_SECONDS)}
     with Stack(workdir=tmp_path_factory.mktemp("slow"), env=env, gpu_app="tests.e2e.slow_gpu_app:app",
-               functions=["upload_url", "job_status", "intake", "job_events", "dead_letter"]) as running:
+               functions=["upload_url", "job_status", "intake", "job_events", "dead_letter"],
+               emulators=emulators) as running:
         yield running
     assert leftover_processes(running.run_id) == []
 

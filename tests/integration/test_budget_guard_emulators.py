@@ -29,10 +29,11 @@ def notification(cost, interval, threshold=None):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, emulators):
     slack = Recorder()
     # A short backoff so that the fault drills' redeliveries come within seconds.
-    with Stack(tmp_path_factory.mktemp("budget"), env={"SLACK_WEBHOOK_URL": slack.url, "PUSH_MIN_BACKOFF_SECONDS": "1"},
+    with Stack(tmp_path_factory.mktemp("budget"), emulators=emulators,
+               env={"SLACK_WEBHOOK_URL": slack.url, "PUSH_MIN_BACKOFF_SECONDS": "1"},
                functions=["budget_guard", "cost_report"], cloud_run=True) as running:
         running.slack = slack
         yield running

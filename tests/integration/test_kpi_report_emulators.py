@@ -27,9 +27,10 @@ class SeededRequests(RequestCounts):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, emulators):
     slack = Recorder()
-    with Stack(tmp_path_factory.mktemp("kpi"), env={"SLACK_WEBHOOK_URL": slack.url},
+    with Stack(tmp_path_factory.mktemp("kpi"), emulators=emulators,
+               env={"SLACK_WEBHOOK_URL": slack.url},
                functions=["kpi_report", "health_check", "prewarm"], cloud_run=True) as running:
         running.slack = slack
         with running.client_env():

@@ -12,8 +12,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with Stack(workdir=tmp_path_factory.mktemp("schedules"), functions=["prewarm"], cloud_run=True) as running:
+def stack(tmp_path_factory, emulators):
+    with Stack(workdir=tmp_path_factory.mktemp("schedules"), functions=["prewarm"], cloud_run=True,
+               emulators=emulators) as running:
         yield running
 
 

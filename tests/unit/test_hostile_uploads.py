@@ -231,7 +231,7 @@ def test_a_flood_of_empty_segments_is_refused_quickly():
 def test_a_phone_photo_with_a_second_picture_after_it_passes_and_is_draft_decoded():
     # Phones append pictures after the main one (MPO; Ultra HDR gain maps): the probe reads the
     # first, and the GPU decode scales it down in libjpeg as the cost model assumes.
-    # (tests/unit/test_under_memory_caps.py shows the draft: it decodes within the scaled estimate)
+    # (tests/imaging/test_under_memory_caps.py shows the draft: it decodes within the scaled estimate)
     data = hostile.mpo_jpeg_61mp()
     assert Image.open(io.BytesIO(data)).format == "MPO"
     assert check(data, "image/jpeg") is None

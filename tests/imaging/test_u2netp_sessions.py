@@ -8,8 +8,8 @@ import pytest
 
 from gpu_service.batcher import Batcher
 from gpu_service.engines import new_engine
+from tests.imaging.test_engines import photo
 from tests.samples import MODELS, needs_model
-from tests.unit.test_engines import photo
 
 pytestmark = needs_model
 

@@ -3,7 +3,7 @@
 gcloud spends about a second of CPU loading itself; its CLI object can then execute
 command after command (the same `Execute` its `gcloud_main.main` calls), each
 answering with the exit status and stderr a separate `gcloud` would give.
-tests/unit/test_gcloud_commands.py checks that against real `gcloud` runs.
+tests/release/test_gcloud_commands.py checks that against real `gcloud` runs.
 
     PYTHON gcloud_batch.py SDK_ROOT < [{"argv": [...], "cwd": "..."}, ...]  > [{"rc": N, "stderr": "..."}, ...]
 """

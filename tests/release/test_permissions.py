@@ -2,7 +2,7 @@
 
 Needs: infra/permissions.yaml says which operations each entry point performs and
 what each needs; these tests first prove that list against the code (an AST walk,
-tests/unit/iam_reach.py; the release's gcloud commands; the secrets functions mount).
+tests/release/iam_reach.py; the release's gcloud commands; the secrets functions mount).
 Grants: infra/access, evaluated by terraform itself, plus the bindings the build
 makes (cloudbuild.yaml's `bind`, deploy/functions.py's invoker bindings). Roles to
 permissions: infra/roles.yaml (a vendored subset of Google's IAM reference) and the
@@ -25,8 +25,8 @@ import topology
 from deploy import environments
 from deploy import functions as deploy_functions
 from deploy.placeholders import fill
-from tests.unit import iam_reach
-from tests.unit.test_infra import TERRAFORM, needs_terraform
+from tests.release import iam_reach
+from tests.release.test_infra import TERRAFORM, needs_terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = yaml.safe_load((ROOT / "infra" / "permissions.yaml").read_text())

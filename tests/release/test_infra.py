@@ -170,7 +170,7 @@ def test_jobs_expire_through_a_firestore_ttl_policy():
 def test_budget_thresholds_and_the_declared_alerts_match_the_plan():
     text = _tf_text()
     assert re.search(r"default\s*=\s*\[0\.5, 0\.75, 1\.0\]", text)
-    # Alert numbers live in topology.yaml only (tests/unit/test_alerts.py checks them against the plan).
+    # Alert numbers live in topology.yaml only (tests/release/test_alerts.py checks them against the plan).
     assert not re.search(r'variable "(error_rate_threshold|p95_latency_seconds|cold_start_p99_seconds)"', text)
     alert = _blocks(text, "google_monitoring_alert_policy")["declared"]
     assert "duration            = each.value.duration" in alert

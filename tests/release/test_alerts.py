@@ -15,7 +15,7 @@ from deploy import canary
 from domain import alerts
 from local_stack.alerts import local_conditions, prometheus_values
 from settings import Settings
-from tests.unit.test_infra import INFRA, needs_terraform, topology_output
+from tests.release.test_infra import INFRA, needs_terraform, topology_output
 
 # The alert and rollback lists of the store's plan (shared/STORE_PLAN.md), word for word.
 PLAN = {

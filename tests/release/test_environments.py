@@ -3,7 +3,7 @@ Terraform modules share no resource name, and staging has the plan's smaller GPU
 
 Providers cannot be downloaded here, so the provider-free modules that name everything
 (infra/topology: names.tf; infra/access: accounts, roles, conditions) are evaluated by
-`terraform console` for both deployments, as tests/unit/test_infra.py does for one; the
+`terraform console` for both deployments, as tests/release/test_infra.py does for one; the
 root's resources are checked to take their names from those modules.
 """
 
@@ -17,7 +17,7 @@ import pytest
 import topology
 from deploy import environments
 from deploy.placeholders import fill
-from tests.unit.test_infra import INFRA, ROOT, TERRAFORM, _terraform, _tf_text, needs_terraform
+from tests.release.test_infra import INFRA, ROOT, TERRAFORM, _terraform, _tf_text, needs_terraform
 
 PROJECT = "acme-pets"
 ENV = {"GOOGLE_CLOUD_PROJECT": PROJECT, "UPLOADS_BUCKET": "acme-pet-uploads", "RESULTS_BUCKET": "acme-pet-results",

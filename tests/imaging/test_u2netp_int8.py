@@ -14,8 +14,8 @@ from cutout import imaging
 from gpu_service.engines import EngineError, new_engine
 from gpu_service.engines.u2netp_int8 import IDENTITY, WEIGHTS, derive
 from tests import samples
+from tests.imaging.test_engines import check_masks, photo
 from tests.samples import MODELS, SAMPLES, needs_samples
-from tests.unit.test_engines import check_masks, photo
 
 pytestmark = pytest.mark.skipif(not (MODELS / WEIGHTS).is_file(), reason="run `make models`")
 
