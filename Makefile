@@ -30,8 +30,14 @@ stack: setup
 	$(BIN)/python -m local_stack up
 
 # Every test, the GPU image's included (tests/image: built from gpu_service/Dockerfile, then run), after the lint.
+# Two xdist workers, one module per unit of work (tests/conftest.py schedules them), while the image
+# builds beside them from the start (tests/image/early_build.py); then the drills that time things
+# (canary gates, leases, latency limits) alone, on a quiet machine: on two shared cores their
+# thresholds met load that was not theirs.
+PYTEST_WORKERS ?= 2
 test: setup browser image-setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=25 -m "not timed"
+	$(BIN)/python -m pytest --durations=25 -m timed
 
 # One tier at a time. Unit: no emulators, a minute or two. Integration: real clients against the emulators.
 # End to end: the whole local stack, the browser's included. Slow: the drills that take minutes (CI runs them too).

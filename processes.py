@@ -27,6 +27,10 @@ class StackError(RuntimeError):
 
 
 _HANDED_OUT: set[int] = set()
+_RANDOM = random.SystemRandom()  # never the seeded global one: two processes must not pick alike
+# Processes that run stacks side by side (pytest-xdist's workers: tests/conftest.py sets these)
+# take disjoint ports: slot i of n takes the ports p with p % n == i.
+PORT_SLOT, PORT_SLOTS = "LOCAL_PORT_SLOT", "LOCAL_PORT_SLOTS"
 
 
 def free_port() -> int:
@@ -35,14 +39,15 @@ def free_port() -> int:
     The port is closed again before the child binds it. A port the kernel picked (bind to 0)
     comes from the ephemeral range, where any outgoing connection of this machine may take it
     in that gap ("Address already in use" in a child's log); below the range only another
-    listener can, and this process never hands one out twice. A machine whose ephemeral range
-    starts too low to leave room gets a kernel-picked port, as before."""
+    listener can, and this process never hands one out twice, nor one of another slot's. A machine
+    whose ephemeral range starts too low to leave room gets a kernel-picked port, as before."""
     low = _ephemeral_low()
     if low - 1024 < 4096:
         return _kernel_port()
+    slot, slots = int(os.environ.get(PORT_SLOT, "0")), max(1, int(os.environ.get(PORT_SLOTS, "1")))
     for _ in range(200):
-        port = random.randrange(max(1024, low - 12000), low)
-        if port in _HANDED_OUT:
+        port = _RANDOM.randrange(max(1024, low - 12000), low)
+        if port % slots != slot or port in _HANDED_OUT:
             continue
         with socket.socket() as s:
             try:

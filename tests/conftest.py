@@ -14,6 +14,7 @@ import pytest
 from local_stack.emulators import Emulators
 from local_stack.stack import Stack, leftover_processes
 from storefront import Storefront
+from tests.image.early_build import EarlyBuild, selected
 
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "imaging", "release", "integration", "e2e", "image")
@@ -39,18 +40,61 @@ def pytest_configure(config):
     # GOOGLE_APPLICATION_CREDENTIALS left in a shell must not reach the tests or the stack's children.
     for name in scrubbed_environment_names():
         os.environ.pop(name)
+    if hasattr(config, "workerinput"):  # an xdist worker: stacks in other workers take other ports
+        from processes import PORT_SLOT, PORT_SLOTS
+
+        os.environ[PORT_SLOT] = config.workerinput["workerid"].removeprefix("gw")
+        os.environ[PORT_SLOTS] = str(config.workerinput["workercount"])
+    # The one process that outlives the xdist workers starts the image build now (early_build.py says why).
+    if not hasattr(config, "workerinput") and selected(config):
+        config.early_build = EarlyBuild()
+        config.early_build.start()
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "early_build"):
+        config.early_build.stop()
 
 
 def pytest_collection_modifyitems(config, items):
-    """Each test gets its tier's marker and an xdist group: its module's (module-scoped stacks and
-    fixtures are built once, and a module's tests keep their order), or the timed drills' one."""
+    """Each test gets its tier's marker; the longest chain runs first (the timed drills, then the
+    other stacks), so the scheduler below hands it out at once and the unit modules fill in behind.
+    A stable sort keeps each module's order."""
     for item in items:
-        module = Path(str(item.fspath)).resolve().relative_to(TESTS)
-        tier = module.parts[0]
-        if tier in TIERS:
+        path = Path(str(item.fspath)).resolve()
+        if path.is_relative_to(TESTS) and (tier := path.relative_to(TESTS).parts[0]) in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
-        group = "timed-drills" if module.as_posix() in TIMED_DRILLS else module.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+        if path.is_relative_to(TESTS) and path.relative_to(TESTS).as_posix() in TIMED_DRILLS:
+            item.add_marker(pytest.mark.timed)
+    items.sort(key=lambda item: _start_order(Path(str(item.fspath)).resolve()))
+
+
+def xdist_group(nodeid: str) -> str:
+    """A test's unit of work under xdist: its module (module-scoped stacks and fixtures are built
+    once, and a module's tests keep their order), or the timed drills' one group."""
+    module = nodeid.split("::", 1)[0]
+    return "timed-drills" if module.removeprefix("tests/") in TIMED_DRILLS else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's own loadgroup reads xdist_group markers into node ids through Item._nodeid, which
+    pytest 9 no longer reads (nodeid comes from Item._id), so every test became a group of its own.
+    This scheduler groups by xdist_group() instead, in collection order (not by module size)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByGroup(config, log)
+
+
+def _start_order(path: Path) -> int:
+    if not path.is_relative_to(TESTS):
+        return 3
+    module = path.relative_to(TESTS)
+    return 0 if module.as_posix() in TIMED_DRILLS else 1 if module.parts[0] == "e2e" else 2
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +108,8 @@ def fresh_settings():
 
 
 # Short leases and backoffs so crash and dead-letter drills take seconds, not minutes.
-E2E_ENV = {"LEASE_SECONDS": "4", "PUSH_MIN_BACKOFF_SECONDS": "1"}
+E2E_ENV = {"LEASE_SECONDS": "4", "PUSH_MIN_BACKOFF_SECONDS": "1",
+           "VARIANT_MAX_SPECS": "8"}  # a cap the variant tests can reach in a few requests
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,12 +17,20 @@ def test_a_port_a_listener_holds_is_skipped(monkeypatch):
         held.bind(("127.0.0.1", processes.free_port()))
         taken = held.getsockname()[1]
         held.listen()
-        real, asked = processes.random.randrange, []
+        real, asked = processes._RANDOM.randrange, []
 
         def first_the_held_port(a, b):
             asked.append(a)
             return taken if len(asked) == 1 else real(a, b)
 
-        monkeypatch.setattr(processes.random, "randrange", first_the_held_port)
+        monkeypatch.setattr(processes._RANDOM, "randrange", first_the_held_port)
         processes._HANDED_OUT.discard(taken)
         assert processes.free_port() != taken and len(asked) >= 2  # it was offered, and passed over
+
+
+def test_side_by_side_processes_take_disjoint_ports(monkeypatch):
+    """xdist's workers each run stacks: slot i of n only ever gets ports p % n == i."""
+    monkeypatch.setenv(processes.PORT_SLOTS, "2")
+    for slot in (0, 1):
+        monkeypatch.setenv(processes.PORT_SLOT, str(slot))
+        assert {processes.free_port() % 2 for _ in range(30)} == {slot}
