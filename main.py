@@ -18,7 +18,15 @@ from bootstrap import adapters, operations, rate_limiter
 from domain.uploads import Rejected
 from domain.variants import VariantRequest
 from events.ops_notices import BudgetNotification
-from events.schemas import GcsObjectEvent, JobEvent, PushEnvelope, RenderRequest, UploadUrlRequest, WarmRequest
+from events.schemas import (
+    GcsObjectEvent,
+    JobEvent,
+    PushEnvelope,
+    RenderRequest,
+    StatusRequest,
+    UploadUrlRequest,
+    WarmRequest,
+)
 from functions import budget_guard as budget_guard_fn
 from functions import cost_report as cost_report_fn
 from functions import dead_letter as dead_letter_fn
@@ -35,9 +43,8 @@ from functions import variant as variant_fn
 from functions import warm as warm_fn
 from settings import get_settings
 
-logs.setup(get_settings().log_level)
+logs.setup(get_settings().log_level, secrets=get_settings().secrets)
 logger = logging.getLogger("main")
-STATUS_ARGS = {"job_id", "session_id"}
 
 
 def _message(cloud_event, parse, what: str):
@@ -82,25 +89,18 @@ def upload_url(request):
 
 @functions_framework.http
 def job_status(request):
+    """POST {job_id, session_id}: the job's status, for the session that created it only."""
     settings = get_settings()
-    cors, refusal = http.admit(request, "GET", settings)
-    if refusal:
+    admitted, refusal = http.admit_json(request, StatusRequest, "job_status", settings, rate_limiter)
+    if admitted is None:
         return refusal
-    token = request.args.get("session_id", "")
-    malformed = set(request.args) - STATUS_ARGS or not http.SESSION_ID.fullmatch(token)
-    session = None if malformed else http.sessions(settings).verify(token)
-    if limited := http.rate_limited(request, "job_status", session, settings, cors, rate_limiter):
-        return limited
-    if malformed:
-        return http.error(400, "bad_request", "only job_id and session_id (letters, digits, ., - and _)",
-                          headers=cors)
     pipeline = adapters()
-    body = job_status_fn.handle(request.args.get("job_id", ""), jobs=pipeline.jobs, blobs=pipeline.blobs,
+    body = job_status_fn.handle(admitted.body.job_id, admitted.session, jobs=pipeline.jobs, blobs=pipeline.blobs,
                                 settings=settings)
     if body is None:
-        # The same answer for a malformed id, an unknown one and nothing at all.
-        return http.error(404, "not_found", headers=cors)
-    return http.ok(body, headers=cors)
+        # The same answer for a malformed id, an unknown one, another session's job and no session.
+        return http.error(404, "not_found", headers=admitted.cors)
+    return http.ok(body, headers=admitted.cors)
 
 
 @functions_framework.http
@@ -128,7 +128,8 @@ def variant(request):
     body, cors = admitted.body, admitted.cors
     pipeline = adapters()
     try:
-        answer = variant_fn.handle(body, jobs=pipeline.jobs, blobs=pipeline.blobs, settings=settings)
+        answer = variant_fn.handle(body, admitted.session, jobs=pipeline.jobs, blobs=pipeline.blobs,
+                                   settings=settings)
     except variant_fn.Refused as refused:
         return http.error(refused.status, refused.reason, refused.detail, headers=cors)
     return http.ok(answer, headers=cors)

@@ -14,6 +14,11 @@ from domain.decode_budget import Budget
 MB = 1024 * 1024
 
 
+# The settings that hold a secret (docs/secrets.md rotates each): never in a log line (adapters/logs.py).
+SECRET_FIELDS = ("session_signing_key", "session_signing_key_previous", "rollback_webhook_password",
+                 "rollback_webhook_password_previous", "slack_webhook_url")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -53,6 +58,9 @@ class Settings(BaseSettings):
     # Variants (functions/variant.py) re-decode the original photo: deploy/functions.py deploys
     # the function with this memory and its decode budget is half of it, as intake's is.
     variant_memory_mib: int = 2048
+    # Distinct variant specs a job may have (functions/variant.py): each is a CPU render and a stored
+    # object. The widget's switches give 4 without a colour; 40 leaves a shopper 18 colours in both effects.
+    variant_max_specs: int = 40
     result_url_ttl_seconds: int = 15 * 60
     store_origins: str = "http://localhost:8000,http://127.0.0.1:8000"
 
@@ -69,6 +77,8 @@ class Settings(BaseSettings):
     # Secret Manager in production (--set-secrets) and is made per run by the local stack;
     # with none, no session is issued and every request gets the no-session limit.
     session_signing_key: str = ""
+    # During a rotation (docs/secrets.md) the key before it still verifies sessions it signed.
+    session_signing_key_previous: str = ""
     session_ttl_seconds: int = 24 * 3600
 
     # Signing: a service-account key file locally; in production the runtime's
@@ -131,6 +141,8 @@ class Settings(BaseSettings):
     # refuses every call.
     rollback_webhook_user: str = ""
     rollback_webhook_password: str = ""
+    # During a rotation (docs/secrets.md) the password before it is still accepted.
+    rollback_webhook_password_previous: str = ""
     slack_webhook_url: str = ""
     # Alert policy display names that trigger a rollback: topology.yaml's `rollback: true`
     # conditions (tests/release/test_alerts.py keeps the two equal).
@@ -167,6 +179,10 @@ class Settings(BaseSettings):
         """Half of intake's memory for the check: the rest holds the interpreter with main
         imported, the upload's bytes (up to max_upload_bytes) and the framework."""
         return self._half_of(self.intake_memory_mib)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(getattr(self, name) for name in SECRET_FIELDS)
 
     @property
     def variant_decode_budget(self) -> Budget:

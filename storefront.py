@@ -7,7 +7,9 @@ staging or production URL, so it knows nothing of the local stack."""
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ class Storefront:
         self.status_endpoint = status_endpoint
         self.http = session or requests.Session()
         self.session_id = ""  # the signed session upload_url issued; sent back as the widget does
+        self._first_grant = threading.Lock()  # concurrent first uploads must not each start a session
         self.retries, self.max_retry_after = retries, max_retry_after
         self.headers = dict(headers or {})
 
@@ -54,22 +57,29 @@ class Storefront:
             time.sleep(min(float(response.headers.get("Retry-After", "1")), self.max_retry_after))
         return response
 
+    def grant(self, content_type: str, size: int, **options) -> dict:
+        """upload_url's grant, in this shopper's session (the first grant's, which every job of the
+        shopper then belongs to: a job answers only its session). Raises UploadRefused."""
+        with self._first_grant if not self.session_id else contextlib.nullcontext():
+            response = self._polite("POST", self.upload_url_endpoint,
+                                    json={"content_type": content_type, "size": size,
+                                          "session_id": self.session_id, **options})
+            if response.status_code != 201:
+                raise UploadRefused(response.status_code, response.json().get("error", "error"))
+            grant = response.json()
+            self.session_id = grant.get("session_id") or self.session_id
+        return grant
+
     def upload(self, data: bytes, content_type: str, **options) -> str:
         """Returns the job id; raises UploadRefused when the function says no."""
-        response = self._polite("POST", self.upload_url_endpoint,
-                                json={"content_type": content_type, "size": len(data),
-                                      "session_id": self.session_id, **options})
-        if response.status_code != 201:
-            raise UploadRefused(response.status_code, response.json().get("error", "error"))
-        grant = response.json()
-        self.session_id = grant.get("session_id") or self.session_id
+        grant = self.grant(content_type, len(data), **options)
         put = self.http.put(grant["upload_url"], data=data, headers=grant["headers"], timeout=120)
         put.raise_for_status()
         return grant["job_id"]
 
     def status(self, job_id: str) -> dict:
-        params = {"job_id": job_id, **({"session_id": self.session_id} if self.session_id else {})}
-        response = self._polite("GET", self.status_endpoint, params=params)
+        # POSTed, as the widget does: the job id stays out of URLs.
+        response = self._polite("POST", self.status_endpoint, json={"job_id": job_id, "session_id": self.session_id})
         response.raise_for_status()
         return response.json()
 

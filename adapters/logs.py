@@ -1,4 +1,9 @@
-"""Structured JSON logs in the shape Cloud Logging reads from stdout."""
+"""Structured JSON logs in the shape Cloud Logging reads from stdout.
+
+No line carries a secret: every value `redact()` was given (the settings' secrets, from
+`setup`), and each long part of a secret URL's path, is replaced in the finished line, so a
+message, a field and a stack trace are all covered, whoever wrote them (requests puts a whole
+URL into its exceptions' text)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,10 @@ import logging
 import sys
 
 _trace = contextvars.ContextVar("trace", default="")
+
+_SECRETS: set[str] = set()
+MIN_SECRET_CHARS = 8  # shorter parts (a host's "services", a user name) are not secret and would over-match
+REDACTED = "[redacted]"
 
 _SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "INFO": "INFO", "DEBUG": "DEBUG"}
 
@@ -19,6 +28,30 @@ def set_trace(header: str | None, project: str) -> None:
         return
     trace_id = header.split("-")[1] if header.startswith("00-") else header.split("/")[0]
     _trace.set(f"projects/{project}/traces/{trace_id}")
+
+
+def redact(*values: str) -> None:
+    """From now on no log line shows any of `values`, nor any long part of a URL's path among them."""
+    for value in values:
+        if not value:
+            continue
+        parts = [value]
+        if "://" in value:
+            rest = value.split("://", 1)[1]
+            path = rest.split("/", 1)[1] if "/" in rest else ""
+            parts += [path, *path.replace("?", "/").replace("&", "/").replace("=", "/").split("/")]
+        _SECRETS.update(p for p in parts if len(p) >= MIN_SECRET_CHARS)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced, longest first (a URL before its parts)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+        escaped = json.dumps(secret)[1:-1]  # as it appears inside a JSON string
+        if escaped != secret and escaped in text:
+            text = text.replace(escaped, REDACTED)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,10 +67,11 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return scrub(json.dumps(entry, default=str))
 
 
-def setup(level: str = "INFO") -> None:
+def setup(level: str = "INFO", secrets: tuple[str, ...] = ()) -> None:
+    redact(*secrets)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

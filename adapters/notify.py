@@ -37,7 +37,10 @@ class SlackWebhook(Notifier):
             response = self._session.post(self._url, json={"text": text}, timeout=self._timeout)
             response.raise_for_status()
         except Exception as exc:  # noqa: BLE001 - any failure to announce is only logged
-            log(logger, logging.ERROR, "announcement not delivered", error=str(exc)[:300])
+            # The kind and the status only: requests writes the whole webhook URL, whose path is the
+            # secret, into its exceptions' text (adapters/logs.py scrubs it as well).
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            log(logger, logging.ERROR, "announcement not delivered", error=type(exc).__name__, status=status)
             return False
         return True
 

@@ -76,6 +76,8 @@ class Job:
     # Served from the cache without the GPU (set with `done`), and what that saved.
     cache_hit: bool = False
     gpu_seconds_saved: float = 0.0
+    # The spec hashes of the variants rendered for it (domain/variants.py admit_spec): the cap counts these.
+    variant_specs: list[str] = field(default_factory=list)
     # Firestore's TTL policy deletes the job after this (infra/firestore.tf).
     expire_at: datetime | None = None
     # Stage name -> when the job entered it (UTC).

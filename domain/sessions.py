@@ -5,10 +5,18 @@ TTL; anything else (made up by the client, forged, expired) is no session at
 all, so a client cannot reset its own rate limit by inventing a new id.
 itsdangerous' TimestampSigner does the HMAC and the expiry:
 https://itsdangerous.palletsprojects.com/en/stable/timed/
+
+A session also owns what it created: a job answers its own session only (`owns`), so the job
+id, which is in signed URLs' paths and in logs, is a name and never a key.
+
+Rotation (docs/secrets.md): during one, the previous key still verifies and the new one signs
+(itsdangerous takes the keys oldest first and signs with the last:
+https://itsdangerous.palletsprojects.com/en/stable/concepts/#key-rotation).
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 
@@ -19,8 +27,8 @@ MIN_KEY_CHARS = 32
 
 
 class _Signer(TimestampSigner):
-    def __init__(self, key: str, clock):
-        super().__init__(key, salt=SALT)
+    def __init__(self, keys: list[str], clock):
+        super().__init__(keys, salt=SALT)
         self._clock = clock
 
     def get_timestamp(self) -> int:
@@ -31,10 +39,12 @@ class Sessions:
     """Issues and checks signed session ids. With no key configured there are no
     sessions: nothing is issued and every id counts as none (the stricter limit)."""
 
-    def __init__(self, key: str, ttl_seconds: int, clock=time.time):
-        if key and len(key) < MIN_KEY_CHARS:
-            raise ValueError(f"the session signing key needs at least {MIN_KEY_CHARS} characters")
-        self._signer = _Signer(key, clock) if key else None
+    def __init__(self, key: str, ttl_seconds: int, clock=time.time, previous_key: str = ""):
+        for k in (key, previous_key):
+            if k and len(k) < MIN_KEY_CHARS:
+                raise ValueError(f"a session signing key needs at least {MIN_KEY_CHARS} characters")
+        keys = [k for k in (previous_key, key) if k]  # oldest first: the last one signs
+        self._signer = _Signer(keys, clock) if key else None
         self._ttl = ttl_seconds
 
     @property
@@ -57,3 +67,12 @@ class Sessions:
             return self._signer.unsign(token, max_age=self._ttl).decode()
         except (BadSignature, UnicodeDecodeError):
             return None
+
+
+def owns(owner: str, caller: str | None) -> bool:
+    """Whether `caller` (a verified session id, or None) is the session that created the thing
+    `owner` names. In constant time, so the answer's timing says nothing of how much matched; a
+    thing with no owner (made with sessions off) answers nobody."""
+    if not owner or not caller:
+        return False
+    return hmac.compare_digest(owner.encode(), caller.encode())

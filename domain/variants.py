@@ -107,3 +107,12 @@ def crop_box(box: tuple[int, int, int, int] | None, size: tuple[int, int], margi
     left, top, right, bottom = box
     pad = round(margin * max(right - left, bottom - top))
     return max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
+
+
+def admit_spec(job, key: str, cap: int) -> bool:
+    """Counts spec `key` on `job` (a Job's variant_specs) unless `cap` distinct ones are already
+    counted; returns whether it changed the job (a Mutation, for JobRepository.update)."""
+    if key in job.variant_specs or len(job.variant_specs) >= cap:
+        return False
+    job.variant_specs.append(key)
+    return True

@@ -44,6 +44,13 @@ class WarmRequest(_Strict):
     trigger: Literal["upload_control", "product_page"] = "upload_control"
 
 
+class StatusRequest(_Strict):
+    """job_status's body: POSTed, so the job id stays out of URLs and the request logs that keep them."""
+
+    job_id: str = Field(default="", max_length=64)  # none at all gets what an unknown id gets
+    session_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_\-.]*$")
+
+
 class UploadUrlResponse(BaseModel):
     job_id: str
     upload_url: str

@@ -112,7 +112,8 @@ def client_ip(request, trusted_hops: int) -> str:
 
 
 def sessions(settings) -> Sessions:
-    return Sessions(settings.session_signing_key, settings.session_ttl_seconds)
+    return Sessions(settings.session_signing_key, settings.session_ttl_seconds,
+                    previous_key=settings.session_signing_key_previous)
 
 
 def rate_limited(request, function: str, session: str | None, settings, cors: dict, limiter):

@@ -56,14 +56,18 @@ def authenticate(headers: Mapping[str, str], args: Mapping[str, str], settings: 
     authorization = headers.get("Authorization", "")
     if not authorization:
         return 401
-    user, password = settings.rollback_webhook_user, settings.rollback_webhook_password
-    if not (user and password) or authorization[:6].lower() != "basic ":
+    user = settings.rollback_webhook_user
+    # During a rotation (docs/secrets.md) the previous password is accepted too, until it is removed.
+    passwords = [p for p in (settings.rollback_webhook_password, settings.rollback_webhook_password_previous) if p]
+    if not (user and passwords) or authorization[:6].lower() != "basic ":
         return 403
     try:
         given = base64.b64decode(authorization[6:].strip(), validate=True)
     except (binascii.Error, ValueError):
         return 403
-    return None if hmac.compare_digest(given, f"{user}:{password}".encode()) else 403
+    # Every candidate compared, each in constant time: which one matched takes no longer than a miss.
+    matches = [hmac.compare_digest(given, f"{user}:{password}".encode()) for password in passwords]
+    return None if any(matches) else 403
 
 
 def parse(body: bytes) -> MonitoringNotification:

@@ -4,7 +4,9 @@ touches the segment topic or the GPU service.
 
 Idempotent by spec: the canonical spec's hash names the object (domain/variants.py), written
 once; a second request for the same spec signs the object the first one wrote.
-The job id is the shopper's key, as for job_status: whoever holds it may see the cut-out.
+Only the session that created the job is answered (domain/sessions.py `owns`): any other gets
+what an unknown id gets. Each job has at most VARIANT_MAX_SPECS distinct specs, counted on the job
+in one transaction before anything renders; one more is refused with 429 and writes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from adapters.jobs import JobRepository
 from adapters.logs import log
 from domain.jobs import State
 from domain.outputs import mask_name
-from domain.variants import JOB_ID, MEDIA_TYPES, BadSpec, VariantRequest, canonical, object_name
+from domain.sessions import owns
+from domain.variants import JOB_ID, MEDIA_TYPES, BadSpec, VariantRequest, admit_spec, canonical, object_name, spec_hash
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,21 +35,22 @@ class Refused(Exception):
         self.status, self.reason, self.detail = status, reason, detail
 
 
-def handle(request: VariantRequest, *, jobs: JobRepository, blobs: BlobStore, settings: Settings,
-           render=None) -> dict:
+def handle(request: VariantRequest, session: str | None, *, jobs: JobRepository, blobs: BlobStore,
+           settings: Settings, render=None) -> dict:
     """The variant's signed GET URL. Raises Refused."""
     try:
         spec = canonical(request.spec, settings.output_max_side)
     except BadSpec as bad:
         raise Refused(400, "bad_spec", str(bad)) from bad
     job = jobs.get(request.job_id) if JOB_ID.match(request.job_id) else None
-    if job is None:
-        raise Refused(404, "not_found")  # one answer for a malformed id and an unknown one
+    if job is None or not owns(job.session_id, session):
+        raise Refused(404, "not_found")  # one answer for a malformed id, an unknown one and another's
     if job.state is not State.DONE:
         raise Refused(409, "not_done", f"the job is {job.state.value}: variants need a done job")
     name = object_name(job.job_id, spec)
     cached = blobs.exists(settings.results_bucket, name)
     if not cached:
+        _count(job.job_id, spec_hash(spec), jobs, settings.variant_max_specs)
         started = time.perf_counter()
         data = _render(job, spec, blobs, settings, render)
         # A concurrent request for the same spec may have written it first: same bytes, keep theirs
@@ -58,6 +62,15 @@ def handle(request: VariantRequest, *, jobs: JobRepository, blobs: BlobStore, se
     return {"job_id": job.job_id, "object": name, "cached": cached, "spec": spec,
             "url": blobs.signed_get_url(settings.results_bucket, name, ttl),
             "expires_at": (datetime.now(timezone.utc) + ttl).isoformat()}
+
+
+def _count(job_id: str, key: str, jobs: JobRepository, cap: int) -> None:
+    """The spec counted against the job's cap, atomically (one transaction on the job); a spec
+    already counted (a retry, a concurrent twin) costs nothing. Raises Refused(429) past the cap."""
+    job, _ = jobs.update(job_id, lambda j: admit_spec(j, key, cap))
+    if job is None or key not in job.variant_specs:
+        raise Refused(429, "too_many_variants",
+                      f"this cut-out already has {cap} different variants: reuse one of them")
 
 
 def _render(job, spec: dict, blobs: BlobStore, settings: Settings, render) -> bytes:

@@ -139,7 +139,7 @@ def create_app(runtime: Runtime | None = None, load_on_start: bool = True) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if app.state.runtime is None:
-            logs.setup(get_settings().log_level)
+            logs.setup(get_settings().log_level, secrets=get_settings().secrets)
             app.state.runtime = Runtime(get_settings())
         if load_on_start:
             threading.Thread(target=app.state.runtime.load_or_exit, name="model-loader", daemon=True).start()

@@ -14,6 +14,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from domain.jobs import Job, State
 from domain.outputs import mask_name
+from domain.sessions import Sessions
+
+# The session that owns every job made here: its id (what the job records and a handler is given)
+# and its token (what a request's body carries), signed with SESSION_KEY.
+SESSION_KEY = "variant-fixture-session-key-" + "v" * 32
+OWNER, OWNER_TOKEN = Sessions(SESSION_KEY, 24 * 3600).issue()
 
 
 def photo_and_mask(size=(160, 120)) -> tuple[bytes, bytes]:
@@ -40,7 +46,7 @@ def store_mask(blobs, settings, job_id: str, mask_png: bytes) -> None:
 
 
 def done_job(jobs, blobs, settings, state: State = State.DONE, size=(160, 120), put_photo=None,
-             job_id: str = "") -> str:
+             job_id: str = "", session_id: str = OWNER) -> str:
     """A job in `state` whose upload and (if done) mask are stored; returns its id.
     `put_photo(bucket, name, data) -> generation` stores the photo (FakeBlobs.put by default)."""
     job_id = job_id or uuid.uuid4().hex
@@ -49,7 +55,8 @@ def done_job(jobs, blobs, settings, state: State = State.DONE, size=(160, 120), 
     generation = (put_photo or blobs.put)(settings.uploads_bucket, name, photo)
     now = datetime.now(timezone.utc)
     jobs.create(Job(job_id=job_id, state=state, content_type="image/jpeg", declared_size=len(photo),
-                    upload_object=name, upload_generation=str(generation or ""), timestamps={state.value: now},
+                    session_id=session_id, upload_object=name, upload_generation=str(generation or ""),
+                    timestamps={state.value: now},
                     result_object=f"results/{job_id}.png" if state is State.DONE else ""))
     if state is State.DONE:
         store_mask(blobs, settings, job_id, mask)

@@ -42,6 +42,7 @@ const MESSAGES = {
   photo_expired: "We keep photos for 7 days. Please upload your photo again to change its look.",
   no_mask: "This cut-out can't be changed. Please upload your photo again.",
   variant_failed: "We couldn't change the look just now. Please try again.",
+  too_many_variants: "You've tried every look we can make for this photo. Pick one you've already seen.",
 };
 
 export function messageFor(reason) {
@@ -305,11 +306,11 @@ export function mount(root, config) {
 
   async function follow(jobId) {
     const deadline = Date.now() + options.timeoutSeconds * 1000;
-    const url = new URL(options.statusEndpoint);
-    url.searchParams.set("job_id", jobId);
-    url.searchParams.set("session_id", session);
+    // POSTed: the job id stays out of URLs (and so out of request logs and the browser's history).
+    const request = { method: "POST", headers: { "Content-Type": "application/json" },
+                      body: JSON.stringify({ job_id: jobId, session_id: session }) };
     for (let poll = 0; Date.now() < deadline; poll++) {
-      const response = await fetch(url);
+      const response = await fetch(options.statusEndpoint, request);
       if (response.status === 429) {
         await sleep(Number(response.headers.get("Retry-After") || 1) * 1000);
         continue;
@@ -378,7 +379,7 @@ function variantSwitches(root, options, session, show) {
       const answer = await response.json().catch(() => ({}));
       if (ticket !== asked) return;
       if (!response.ok) {
-        const reason = response.status === 429 ? "rate_limited" : MESSAGES[answer.error] ? answer.error : "variant_failed";
+        const reason = MESSAGES[answer.error] ? answer.error : response.status === 429 ? "rate_limited" : "variant_failed";
         root.dataset.variant = "error";
         show("done", messageFor(reason), reason);
         return;

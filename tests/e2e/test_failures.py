@@ -61,8 +61,7 @@ def test_hostile_uploads_end_with_their_reason_or_done_and_a_photo_beside_them_f
     # The signed PUT binds Content-Type and the length range, not Content-Encoding: a client can add
     # `Content-Encoding: gzip`, the object is stored so, and a plain download would decompress it.
     data, headers = hostile.gzip_encoded_jpeg()
-    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": len(data)},
-                           timeout=30).json()
+    grant = shop.grant("image/jpeg", len(data))
     requests.put(grant["upload_url"], data=data, headers={**grant["headers"], **headers},
                  timeout=30).raise_for_status()
     with stack.client_env():

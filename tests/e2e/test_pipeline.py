@@ -97,8 +97,7 @@ def test_the_same_notification_three_times_gives_one_job_one_result_one_done(sta
 
 def upload_declaring(shop, declared_type: str, declared_size: int, data: bytes) -> str:
     """A client whose declared type (and size) need not match the bytes it uploads."""
-    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": declared_type, "size": declared_size},
-                           timeout=30).json()
+    grant = shop.grant(declared_type, declared_size)
     requests.put(grant["upload_url"], data=data, headers=grant["headers"], timeout=60).raise_for_status()
     return grant["job_id"]
 
@@ -109,8 +108,7 @@ def write_behind_the_url(stack, shop, data: bytes) -> str:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": 1000},
-                           timeout=30).json()
+    grant = shop.grant("image/jpeg", 1000)
     with stack.client_env():
         client = storage.Client(project=stack.project, credentials=AnonymousCredentials())
     client.bucket(stack.env["UPLOADS_BUCKET"]).blob(f"uploads/{grant['job_id']}").upload_from_string(
@@ -151,8 +149,7 @@ def test_bad_uploads_are_rejected_with_their_reason_and_never_reach_the_gpu(stac
 
 
 def test_a_signed_url_refuses_more_bytes_than_were_declared(shop):
-    grant = shop.http.post(shop.upload_url_endpoint, json={"content_type": "image/jpeg", "size": 1000},
-                           timeout=30).json()
+    grant = shop.grant("image/jpeg", 1000)
     response = requests.put(grant["upload_url"], data=b"\xff\xd8\xff" + b"\0" * 5000, headers=grant["headers"],
                             timeout=30)
     assert response.status_code == 400

@@ -134,13 +134,16 @@ def png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+OWNER = "the-shoppers-session"
+
+
 def run_job(mask: np.ndarray, jobs: FakeJobs, blobs: FakeBlobs, publisher: FakePublisher,
             job_id: str = "c" * 32) -> Outcome:
     """The job through intake's bookkeeping, the worker (segmenter returning `mask`) and the status tracker."""
     from events.schemas import SegmentRequest
 
     now = datetime.now(timezone.utc)
-    jobs.create(Job(job_id=job_id, state=State.QUEUED, timestamps={"queued": now}))
+    jobs.create(Job(job_id=job_id, state=State.QUEUED, session_id=OWNER, timestamps={"queued": now}))
     height, width = mask.shape
     generation = blobs.put(SETTINGS.uploads_bucket, f"uploads/{job_id}", png(Image.new("RGB", (width, height), "tan")),
                            "image/png")
@@ -163,7 +166,7 @@ def test_no_subject_fails_the_job_for_good_and_writes_nothing():
     assert not any(bucket == SETTINGS.results_bucket for bucket, _ in blobs.objects)
     late = JobEvent(job_id=job.job_id, kind="succeeded", result_object="results/x.png")
     assert job_events.handle(late, jobs=jobs) == "no_change"  # final: only a dead letter gives way to a cut-out
-    body = job_status.handle(job.job_id, jobs=jobs, blobs=blobs, settings=SETTINGS)
+    body = job_status.handle(job.job_id, OWNER, jobs=jobs, blobs=blobs, settings=SETTINGS)
     assert (body["state"], body["reason"], body["result_url"]) == ("failed", "no_subject", None)
 
 
@@ -173,7 +176,7 @@ def test_a_weak_subject_ends_done_flagged_low_confidence_and_a_clear_one_does_no
     for mask, flagged, job_id in ((weak, True, "d" * 32), (disc((80, 60)), False, "e" * 32)):
         jobs, blobs, publisher = FakeJobs(), FakeBlobs(), FakePublisher()
         assert run_job(mask, jobs, blobs, publisher, job_id) is Outcome.DONE
-        body = job_status.handle(job_id, jobs=jobs, blobs=blobs, settings=SETTINGS)
+        body = job_status.handle(job_id, OWNER, jobs=jobs, blobs=blobs, settings=SETTINGS)
         assert body["state"] == "done" and body["result_url"] and body["low_confidence"] is flagged
         assert "gate" in body["timings"]
 

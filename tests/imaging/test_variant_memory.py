@@ -32,7 +32,7 @@ from domain.variants import VariantRequest
 from functions import variant
 from settings import get_settings
 from tests.fakes import FakeBlobs, FakeJobs
-from tests.variant_fixtures import done_job, store_mask
+from tests.variant_fixtures import OWNER, done_job, store_mask
 
 photo, mask = (open(p, "rb").read() for p in sys.argv[1:3])
 settings = get_settings()
@@ -44,7 +44,7 @@ blobs.objects.pop((settings.results_bucket, f"masks/{job_id}.png"))
 store_mask(blobs, settings, job_id, mask)
 try:
     answer = variant.handle(VariantRequest(job_id=job_id, spec={"format": "png", "max_side": settings.output_max_side}),
-                            jobs=jobs, blobs=blobs, settings=settings)
+                            OWNER, jobs=jobs, blobs=blobs, settings=settings)
     print(json.dumps({"outcome": "rendered", "bytes": len(blobs.read(settings.results_bucket, answer["object"]))}))
 except variant.Refused as refused:
     print(json.dumps({"outcome": f"{refused.status}:{refused.reason}"}))

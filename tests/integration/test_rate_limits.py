@@ -58,8 +58,8 @@ def test_an_issued_session_is_accepted_by_the_other_function(limits_stack):
     assert token.count(".") == 2
     again = ask(limits_stack, "192.0.2.11", token).json()
     assert again["session_id"] == token  # kept, not replaced
-    status = requests.get(limits_stack.url("job_status") + "/", params={"job_id": grant["job_id"], "session_id": token},
-                          headers={"X-Forwarded-For": "192.0.2.12"}, timeout=30)
+    status = requests.post(limits_stack.url("job_status") + "/", json={"job_id": grant["job_id"], "session_id": token},
+                           headers={"X-Forwarded-For": "192.0.2.12"}, timeout=30)
     assert status.status_code == 200 and status.json()["state"] == "awaiting_upload"
 
 

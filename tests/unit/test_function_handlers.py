@@ -250,12 +250,16 @@ def test_the_job_events_subscription_is_the_one_dead_letter_knows():
     assert names == {dead_letter.JOB_EVENTS_SUBSCRIPTION}
 
 
-def test_job_status_hides_unknown_and_malformed_ids_and_signs_results(world):
+def test_job_status_hides_unknown_malformed_and_others_jobs_and_signs_results(world):
     jobs, blobs, _ = world
     job_id = new_job(jobs)
-    assert job_status.handle("../../etc", jobs=jobs, blobs=blobs, settings=SETTINGS) is None
-    assert job_status.handle("0" * 32, jobs=jobs, blobs=blobs, settings=SETTINGS) is None
-    assert job_status.handle(job_id, jobs=jobs, blobs=blobs, settings=SETTINGS)["result_url"] is None
+    owner = "owner-session"
+    jobs.update(job_id, lambda j: setattr(j, "session_id", owner) or True)
+    assert job_status.handle("../../etc", owner, jobs=jobs, blobs=blobs, settings=SETTINGS) is None
+    assert job_status.handle("0" * 32, owner, jobs=jobs, blobs=blobs, settings=SETTINGS) is None
+    assert job_status.handle(job_id, owner, jobs=jobs, blobs=blobs, settings=SETTINGS)["result_url"] is None
+    for caller in ("another-session", "", None, owner + "x"):
+        assert job_status.handle(job_id, caller, jobs=jobs, blobs=blobs, settings=SETTINGS) is None
     jobs.update(job_id, lambda j: j.move(State.DONE, T0, result_object=f"results/{job_id}.png"))
-    body = job_status.handle(job_id, jobs=jobs, blobs=blobs, settings=SETTINGS)
+    body = job_status.handle(job_id, owner, jobs=jobs, blobs=blobs, settings=SETTINGS)
     assert body["state"] == "done" and f"results/{job_id}.png" in body["result_url"]

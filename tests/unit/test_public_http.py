@@ -145,11 +145,11 @@ def test_ipv6_rotation_with_made_up_sessions_gets_one_sessions_allowance(upload)
 
 def test_status_polls_count_against_the_verified_session(upload, status):
     token = session_from(upload, "192.0.2.1")
-    polls = [status.get("/", query_string={"job_id": "0" * 32, "session_id": token},
-                        headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(11)]
+    polls = [post(status, {"job_id": "0" * 32, "session_id": token}, ip=f"198.51.100.{i}").status_code
+             for i in range(11)]
     assert polls == [404] * 10 + [429]
-    made_up = [status.get("/", query_string={"job_id": "0" * 32, "session_id": f"m{i}"},
-                          headers={"X-Forwarded-For": "203.0.113.50"}).status_code for i in range(11)]
+    made_up = [post(status, {"job_id": "0" * 32, "session_id": f"m{i}"}, ip="203.0.113.50").status_code
+               for i in range(11)]
     assert made_up == [404] * 10 + [429]
 
 
@@ -197,16 +197,47 @@ def test_only_post_creates_uploads(upload):
 
 
 def test_status_reveals_nothing_for_unknown_malformed_or_missing_ids(status):
-    answers = [status.get("/", query_string=q) for q in ({"job_id": "0" * 32}, {"job_id": "../jobs"}, {})]
+    answers = [post(status, body) for body in ({"job_id": "0" * 32}, {"job_id": "../jobs"}, {})]
     assert {(r.status_code, r.get_data(as_text=True)) for r in answers} == {(404, '{"error": "not_found"}')}
 
 
-def test_status_refuses_unknown_parameters(status):
-    assert status.get("/", query_string={"job_id": "0" * 32, "list": "1"}).status_code == 400
-    assert status.get("/", query_string={"job_id": "0" * 32, "session_id": "a b"}).status_code == 400
+def test_status_is_posted_so_the_job_id_stays_out_of_urls(upload, status):
+    grant = post(upload, PHOTO).get_json()
+    asked = {"job_id": grant["job_id"], "session_id": grant["session_id"]}
+    assert status.get("/", query_string=asked).status_code == 405
+    assert post(status, asked).status_code == 200
 
 
-def test_status_of_a_real_job(upload, status):
-    job_id = post(upload, PHOTO).get_json()["job_id"]
-    body = status.get("/", query_string={"job_id": job_id, "session_id": "s1"}).get_json()
-    assert body["state"] == "awaiting_upload" and body["result_url"] is None
+def test_status_refuses_unknown_fields(status):
+    assert post(status, {"job_id": "0" * 32, "list": "1"}).status_code == 400
+    assert post(status, {"job_id": "0" * 32, "session_id": "a b"}).status_code == 400
+
+
+def test_status_answers_only_the_session_that_created_the_job(upload, status):
+    grant = post(upload, PHOTO).get_json()
+    mine = post(status, {"job_id": grant["job_id"], "session_id": grant["session_id"]})
+    assert mine.status_code == 200
+    body = mine.get_json()
+    assert body["state"] == "awaiting_upload" and body["result_url"] is None and "cache_hit" not in body
+    unknown = post(status, {"job_id": "0" * 32, "session_id": grant["session_id"]})
+    other = session_from(upload, "192.0.2.9")
+    for session in (other, "", "s1", grant["session_id"] + "x"):  # another's, none, made up, tampered
+        answer = post(status, {"job_id": grant["job_id"], "session_id": session})
+        assert (answer.status_code, answer.get_data()) == (404, unknown.get_data()), session
+
+
+def test_a_session_signed_with_the_previous_key_is_honoured_during_a_rotation(fakes, limiter):
+    """docs/secrets.md: the new key signs, the previous one still verifies, until it is removed."""
+    upload = function_client("upload_url", fakes, limiter)
+    grant = post(upload, PHOTO).get_json()  # signed with KEY
+    new_key = "rotated-session-key-" + "n" * 32
+    rotating = FakeAdapters(settings=fakes.settings.model_copy(
+        update={"session_signing_key": new_key, "session_signing_key_previous": KEY}), jobs=fakes.jobs)
+    during = function_client("job_status", rotating, limiter)
+    assert post(during, {"job_id": grant["job_id"], "session_id": grant["session_id"]}).status_code == 200
+    fresh = post(function_client("upload_url", rotating, limiter), PHOTO).get_json()["session_id"]
+    assert Sessions(new_key, 60).verify(fresh) and not Sessions(KEY, 60).verify(fresh)  # the new key signs
+    after = FakeAdapters(settings=fakes.settings.model_copy(update={"session_signing_key": new_key}),
+                         jobs=fakes.jobs)
+    finished = function_client("job_status", after, limiter)
+    assert post(finished, {"job_id": grant["job_id"], "session_id": grant["session_id"]}).status_code == 404

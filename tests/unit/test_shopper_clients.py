@@ -17,7 +17,7 @@ from validation.client import Refused, Shopper
 
 
 class Server:
-    """Answers POST /grant, PUT /put and GET /status from `answers` (path -> (code, headers, body))
+    """Answers POST /grant, PUT /put and POST /status from `answers` (path -> (code, headers, body))
     and keeps every request it got: (method, path, headers)."""
 
     def __init__(self):
@@ -73,7 +73,8 @@ def test_both_upload_and_follow_a_job_and_send_the_session_back(server):
         server.seen.clear()
         assert client.upload(b"jpeg", "image/jpeg") == "j1" and client.session_id == "s1"
         assert client.follow("j1", timeout=5)["state"] == "done"
-        assert [(m, p) for m, p, _ in server.seen] == [("POST", "/grant"), ("PUT", "/put"), ("GET", "/status")]
+        # Status is POSTed, as the widget does: no job id in a URL.
+        assert [(m, p) for m, p, _ in server.seen] == [("POST", "/grant"), ("PUT", "/put"), ("POST", "/status")]
         forwarded = [h.get("X-Forwarded-For") for _, _, h in server.seen]
         # Only the validation shopper claims an address, and never on the PUT to Cloud Storage.
         assert forwarded == (["198.51.100.7", None, "198.51.100.7"] if name == "shopper" else [None] * 3), name

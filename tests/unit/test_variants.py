@@ -15,7 +15,7 @@ from domain.jobs import State
 from domain.variants import BadSpec, VariantRequest, VariantSpec, canonical, object_name, spec_hash
 from settings import Settings
 from tests.fakes_web import FakeAdapters, MemoryRateLimits, function_client
-from tests.variant_fixtures import done_job, photo_and_mask
+from tests.variant_fixtures import OWNER_TOKEN, SESSION_KEY, done_job, photo_and_mask
 
 STORE = "http://127.0.0.1:8000"
 CAP = 4096
@@ -125,7 +125,7 @@ def test_a_mask_that_does_not_fit_the_photo_is_refused():
 
 @pytest.fixture
 def fakes():
-    return FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1))
+    return FakeAdapters(settings=Settings(store_origins=STORE, trusted_proxy_hops=1, session_signing_key=SESSION_KEY))
 
 
 @pytest.fixture
@@ -138,8 +138,9 @@ def client(fakes, limiter):
     return function_client("variant", fakes, limiter)
 
 
-def post(client, body, ip="203.0.113.7"):
-    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+def post(client, body, ip="203.0.113.7", session=OWNER_TOKEN):
+    """As the widget posts: the job's owner's session unless the body names one."""
+    data = body if isinstance(body, (bytes, str)) else json.dumps({"session_id": session, **body})
     return client.post("/", data=data, headers={"X-Forwarded-For": ip, "Origin": STORE,
                                                "Content-Type": "application/json"})
 
