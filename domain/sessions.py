@@ -69,10 +69,10 @@ class Sessions:
             return None
 
 
-def owns(owner: str, caller: str | None) -> bool:
-    """Whether `caller` (a verified session id, or None) is the session that created the thing
-    `owner` names. In constant time, so the answer's timing says nothing of how much matched; a
-    thing with no owner (made with sessions off) answers nobody."""
-    if not owner or not caller:
+def owns(owner_id: str, session: str | None) -> bool:
+    """Whether `session` (a verified session id, or None) is the session that created the thing
+    whose owner is `owner_id`. In constant time, so the answer's timing says nothing of how much
+    matched; a thing with no owner (made with sessions off) answers nobody."""
+    if not owner_id or not session:
         return False
-    return hmac.compare_digest(owner.encode(), caller.encode())
+    return hmac.compare_digest(owner_id.encode(), session.encode())
