@@ -15,6 +15,7 @@ import sys
 _trace = contextvars.ContextVar("trace", default="")
 
 _SECRETS: set[str] = set()
+_ORDERED: list[str] = []  # _SECRETS, longest first (redact keeps it)
 MIN_SECRET_CHARS = 8  # shorter parts (a host's "services", a user name) are not secret and would over-match
 REDACTED = "[redacted]"
 
@@ -40,17 +41,18 @@ def redact(*values: str) -> None:
             rest = value.split("://", 1)[1]
             path = rest.split("/", 1)[1] if "/" in rest else ""
             parts += [path, *path.replace("?", "/").replace("&", "/").replace("=", "/").split("/")]
-        _SECRETS.update(p for p in parts if len(p) >= MIN_SECRET_CHARS)
+        for part in parts:
+            if len(part) >= MIN_SECRET_CHARS:
+                _SECRETS.update({part, json.dumps(part)[1:-1]})  # as written, and inside a JSON string
+    # Kept sorted here, once, not per log line: longest first, so a URL goes before its parts.
+    _ORDERED[:] = sorted(_SECRETS, key=len, reverse=True)
 
 
 def scrub(text: str) -> str:
-    """`text` with every registered secret replaced, longest first (a URL before its parts)."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+    """`text` with every registered secret replaced."""
+    for secret in _ORDERED:
         if secret in text:
             text = text.replace(secret, REDACTED)
-        escaped = json.dumps(secret)[1:-1]  # as it appears inside a JSON string
-        if escaped != secret and escaped in text:
-            text = text.replace(escaped, REDACTED)
     return text
 
 

